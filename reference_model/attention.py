@@ -1,0 +1,108 @@
+"""Multi-head attention as SAM writes it (separate q/k/v/out projections, optional downsampled width),
+with optional rotary tables and an additive key bias for padded keys.
+
+Masking is additive (a large negative bias on padded keys), never boolean indexing, so padded inputs
+trace to fixed shapes and give the same result as leaving the padding out.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rope import apply_rope
+
+# Additive bias for keys that must not be attended to. Finite so that fp16 graphs stay finite;
+# exp(-1e4 - max) underflows to exactly 0 in fp32 and fp16.
+MASKED = -1.0e4
+
+
+def key_padding_bias(valid: torch.Tensor) -> torch.Tensor:
+    """valid [B, N] (1 keep, 0 drop) → additive bias [B, 1, 1, N] for multi-head attention logits."""
+    return ((1.0 - valid) * MASKED)[:, None, None, :]
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q·kᵀ/√d + bias)·v over [B, heads, tokens, d] tensors."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+
+
+class Attention(nn.Module):
+    """SAM attention: project, split heads, (rotate), attend, merge heads, project back."""
+
+    def __init__(
+        self, embedding_dim: int, num_heads: int, downsample_rate: int = 1, kv_in_dim: int | None = None
+    ) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.internal_dim = embedding_dim // downsample_rate
+        kv_in_dim = kv_in_dim or embedding_dim
+        self.q_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.k_proj = nn.Linear(kv_in_dim, self.internal_dim)
+        self.v_proj = nn.Linear(kv_in_dim, self.internal_dim)
+        self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        bias: torch.Tensor | None = None,
+        q_rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        k_rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        q = self._split(self.q_proj(q))
+        k = self._split(self.k_proj(k))
+        v = self._split(self.v_proj(v))
+        if q_rope is not None:
+            q = apply_rope(q, *q_rope)
+        if k_rope is not None:
+            k = apply_rope(k, *k_rope)
+        out = attend(q, k, v, bias)
+        return self.out_proj(out.transpose(1, 2).flatten(2))
+
+
+class MLP(nn.Module):
+    """Stack of linear layers with an activation between them (SAM's `MLP`)."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        output_dim: int,
+        num_layers: int,
+        activation: type[nn.Module] = nn.ReLU,
+        sigmoid_output: bool = False,
+    ) -> None:
+        super().__init__()
+        dims = [input_dim] + [hidden_dim] * (num_layers - 1) + [output_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.act = activation()
+        self.sigmoid_output = sigmoid_output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = self.act(x)
+        return torch.sigmoid(x) if self.sigmoid_output else x
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of an NCHW tensor."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) / torch.sqrt(var + self.eps)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]

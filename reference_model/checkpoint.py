@@ -1,0 +1,215 @@
+"""Loading EdgeTAM weights: the original `edgetam.pt`, a Hugging Face folder or `.safetensors`, or
+synthetic weights drawn so that activations are of order one.
+
+Loading never unpickles code (`weights_only=True` or safetensors) and never half-succeeds: missing,
+unexpected and mis-shaped tensors are all listed by name in one error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .attention import LayerNorm2d
+from .config import EDGETAM, EdgeTamConfig
+from .edgetam import EdgeTAM
+from .hf_keys import hf_to_original
+
+# Buffers that carry no information a checkpoint must provide.
+_OPTIONAL_SUFFIXES = ("num_batches_tracked",)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where a model's weights came from, as recorded in an export's manifest."""
+
+    kind: str  # "checkpoint" or "synthetic"
+    format: str | None = None  # "original", "huggingface"
+    path: str | None = None
+    sha256: str | None = None
+    seed: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "synthetic":
+            return f"synthetic, seed {self.seed}"
+        return f"{self.format} checkpoint {self.path} (sha256 {self.sha256})"
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_model(path: str | Path, cfg: EdgeTamConfig = EDGETAM) -> tuple[EdgeTAM, WeightsInfo]:
+    """Build EdgeTAM from a checkpoint in any supported format; returns the model in eval mode."""
+    path = Path(path)
+    state, fmt, weights_file = read_state_dict(path)
+    model = EdgeTAM(cfg)
+    load_state_dict_strict(model, state, source=str(path))
+    info = WeightsInfo("checkpoint", fmt, str(path), sha256_of(weights_file))
+    return model.eval(), info
+
+
+def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str, Path]:
+    """→ (state dict under the original names, format name, the file that holds the tensors)."""
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        weights = path / "model.safetensors"
+        if not weights.is_file():
+            raise CheckpointError(
+                f"{path} is a folder but has no model.safetensors; a Hugging Face checkpoint folder holds "
+                "config.json and model.safetensors (from save_pretrained)"
+            )
+        _check_hf_config(path / "config.json")
+        return _from_hf(_read_safetensors(weights), weights), "huggingface", weights
+    if path.suffix == ".safetensors":
+        state = _read_safetensors(path)
+        if any(k.startswith("image_encoder.trunk.body.") for k in state):
+            return state, "original", path
+        return _from_hf(state, path), "huggingface", path
+    return _read_torch_checkpoint(path), "original", path
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for a damaged header
+        raise CheckpointError(f"cannot read {path} as safetensors: {exc}") from exc
+
+
+def _read_torch_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot read {path} as a PyTorch checkpoint (loaded with weights_only=True, so files that "
+            f"pickle code are refused): {exc}"
+        ) from exc
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(
+            f"{path} does not hold a state dict: expected {{'model': {{name: tensor}}}} as the original "
+            "edgetam.pt, or a plain {name: tensor} mapping"
+        )
+    return obj
+
+
+def _check_hf_config(config_path: Path) -> None:
+    if not config_path.is_file():
+        raise CheckpointError(f"{config_path.parent} has model.safetensors but no config.json")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{config_path} is not valid JSON: {exc}") from exc
+    model_type = config.get("model_type")
+    if model_type not in (None, "edgetam_video", "edgetam"):
+        raise CheckpointError(f"{config_path} describes model_type {model_type!r}; this toolkit loads EdgeTAM")
+
+
+def _from_hf(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return hf_to_original(state)
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: {exc.args[0] if exc.args else exc}") from exc
+
+
+def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load all tensors by name, or raise one error listing every missing, unexpected or mis-shaped key."""
+    expected = model.state_dict()
+    missing = sorted(k for k in expected if k not in state and not k.endswith(_OPTIONAL_SUFFIXES))
+    unexpected = sorted(k for k in state if k not in expected)
+    mismatched = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in state
+        if k in expected and state[k].shape != expected[k].shape
+    )
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys: {_listing(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatches: {_listing(mismatched)}")
+    if problems:
+        raise CheckpointError(
+            f"{source} does not match EdgeTAM: " + "; ".join(problems)
+            + ". Is this an EdgeTAM checkpoint (edgetam.pt, or a Hugging Face EdgeTAM folder)?"
+        )
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+
+
+def _listing(keys: list[str], limit: int = 20) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", … ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def synthetic_model(seed: int = 0, cfg: EdgeTamConfig = EDGETAM) -> tuple[EdgeTAM, WeightsInfo]:
+    """EdgeTAM with seeded weights whose activations are of order one (see `order_one_`)."""
+    model = EdgeTAM(cfg)
+    order_one_(model, seed)
+    return model.eval(), WeightsInfo("synthetic", seed=seed)
+
+
+@torch.no_grad()
+def order_one_(model: nn.Module, seed: int) -> None:
+    """Re-draw every tensor in place so that a forward pass exercises every part of the network.
+
+    Default initializations make activations tiny, and then any two implementations agree to 1e-4.
+    Recipe: matrices and kernels N(0, 1/fan_in); norm weights 1 + 0.1·N; biases 0.1·N; embeddings,
+    latents and other learned tensors 0.5·N; batch-norm running mean 0.1·N, running var 1 + 0.1·|N|;
+    the prompt encoder's random-Fourier matrix N(0, 1) as in its own initialization.
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def normal(t: torch.Tensor, std: float = 1.0, mean: float = 0.0) -> None:
+        t.copy_(torch.randn(t.shape, generator=gen) * std + mean)
+
+    done: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            w = module.weight
+            if isinstance(module, nn.ConvTranspose2d):
+                # Each output sums in_channels · (k/stride)² inputs.
+                taps = w.shape[2] * w.shape[3] // (module.stride[0] * module.stride[1])
+                fan_in = w.shape[0] * max(taps, 1)
+            else:
+                fan_in = w[0].numel()
+            normal(w, fan_in**-0.5)
+            if module.bias is not None:
+                normal(module.bias, 0.1)
+        elif isinstance(module, (nn.LayerNorm, LayerNorm2d, nn.BatchNorm2d)):
+            normal(module.weight, 0.1, 1.0)
+            normal(module.bias, 0.1)
+            if isinstance(module, nn.BatchNorm2d):
+                normal(module.running_mean, 0.1)
+                module.running_var.copy_(1 + 0.1 * torch.randn(module.running_var.shape, generator=gen).abs())
+        elif isinstance(module, nn.Embedding):
+            normal(module.weight, 0.5)
+        else:
+            continue
+        done.update(id(p) for p in module.parameters(recurse=False))
+    for p in model.parameters():
+        if id(p) not in done:
+            normal(p, 0.5)
+    for name, b in model.named_buffers():
+        if name.endswith("positional_encoding_gaussian_matrix"):
+            normal(b)

@@ -1,0 +1,119 @@
+"""SAM 2 mask decoder: four mask tokens, an IoU head, an object-score head, high-res skip features.
+
+`forward` returns every mask token's output; which mask is used (multimask or single, dynamic fallback
+via stability) is chosen by `select_mask` with tensor ops only, so one traced graph serves every case.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import MLP, LayerNorm2d, key_padding_bias
+from .two_way_transformer import TwoWayTransformer
+
+
+class MaskDecoder(nn.Module):
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        mlp_dim: int,
+        num_multimask_outputs: int = 3,
+        iou_prediction_use_sigmoid: bool = True,
+        dynamic_multimask_via_stability: bool = False,
+        stability_delta: float = 0.05,
+        stability_thresh: float = 0.98,
+    ) -> None:
+        super().__init__()
+        self.transformer = TwoWayTransformer(depth, dim, num_heads, mlp_dim)
+        self.num_mask_tokens = num_multimask_outputs + 1
+        self.iou_token = nn.Embedding(1, dim)
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, dim)
+        self.obj_score_token = nn.Embedding(1, dim)
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(dim // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        # Applied once per frame by the image encoder stage (as the original's forward_image does).
+        self.conv_s0 = nn.Conv2d(dim, dim // 8, kernel_size=1)
+        self.conv_s1 = nn.Conv2d(dim, dim // 4, kernel_size=1)
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = MLP(dim, 256, self.num_mask_tokens, 3, sigmoid_output=iou_prediction_use_sigmoid)
+        self.pred_obj_score_head = MLP(dim, dim, 1, 3)
+        self.dynamic_multimask_via_stability = dynamic_multimask_via_stability
+        self.stability_delta = stability_delta
+        self.stability_thresh = stability_thresh
+
+    def forward(
+        self,
+        image_embed: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse: torch.Tensor,
+        sparse_valid: torch.Tensor,
+        dense: torch.Tensor,
+        high_res_0: torch.Tensor,
+        high_res_1: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """→ masks [B, 4, 4h, 4w], iou [B, 4], mask-token outputs [B, 4, C], object-score logits [B, 1]."""
+        b = sparse.shape[0]
+        output_tokens = torch.cat([self.obj_score_token.weight, self.iou_token.weight, self.mask_tokens.weight])
+        tokens = torch.cat([output_tokens.unsqueeze(0).expand(b, -1, -1), sparse], dim=1)
+        valid = torch.cat([sparse_valid.new_ones(b, output_tokens.shape[0]), sparse_valid], dim=1)
+
+        src = image_embed + dense
+        _, c, h, w = src.shape
+        hs, src = self.transformer(src, image_pe.expand(b, -1, -1, -1), tokens, key_padding_bias(valid))
+        iou_token_out = hs[:, 1, :]
+        mask_tokens_out = hs[:, 2 : 2 + self.num_mask_tokens, :]
+
+        src = src.transpose(1, 2).reshape(b, c, h, w)
+        dc1, ln1, act1, dc2, act2 = self.output_upscaling
+        upscaled = act1(ln1(dc1(src) + high_res_1))
+        upscaled = act2(dc2(upscaled) + high_res_0)
+
+        hyper_in = torch.stack(
+            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
+        )
+        _, c_up, h_up, w_up = upscaled.shape
+        masks = (hyper_in @ upscaled.flatten(2)).reshape(b, -1, h_up, w_up)
+        iou = self.iou_prediction_head(iou_token_out)
+        object_score_logits = self.pred_obj_score_head(hs[:, 0, :])
+        return masks, iou, mask_tokens_out, object_score_logits
+
+    def select_mask(
+        self, masks: torch.Tensor, iou: torch.Tensor, mask_tokens_out: torch.Tensor, multimask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pick one mask per object: the best-IoU multimask output where multimask [B, 1] is 1, else token 0
+        (or, with dynamic multimask, the best multimask output when token 0's mask is unstable).
+
+        → mask [B, 1, H, W], iou [B, 1], the token that becomes the object pointer [B, C].
+        """
+        multi_iou = iou[:, 1:]
+        best = torch.argmax(multi_iou, dim=-1, keepdim=True)  # [B, 1], index into tokens 1..3
+        pick_best = nn.functional.one_hot(best[:, 0] + 1, self.num_mask_tokens).to(masks.dtype)  # [B, 4]
+        use_best = multimask > 0.5
+        if self.dynamic_multimask_via_stability:
+            use_best = use_best | ~self._is_stable(masks[:, 0])
+        pick_first = nn.functional.one_hot(torch.zeros_like(best[:, 0]), self.num_mask_tokens).to(masks.dtype)
+        pick = torch.where(use_best, pick_best, pick_first)  # [B, 4] one-hot
+        # The pointer token follows the mask only in multimask mode: a dynamic fallback keeps token 0.
+        pick_token = torch.where(multimask > 0.5, pick_best, pick_first)
+        mask = (masks * pick[:, :, None, None]).sum(1, keepdim=True)
+        chosen_iou = (iou * pick).sum(1, keepdim=True)
+        token = (mask_tokens_out * pick_token[:, :, None]).sum(1)
+        return mask, chosen_iou, token
+
+    def _is_stable(self, logits: torch.Tensor) -> torch.Tensor:
+        """[B, H, W] → [B, 1] bool: IoU between the masks thresholded at ±delta reaches the threshold."""
+        flat = logits.flatten(1)
+        inter = (flat > self.stability_delta).float().sum(-1, keepdim=True)
+        union = (flat > -self.stability_delta).float().sum(-1, keepdim=True)
+        score = torch.where(union > 0, inter / union.clamp(min=1.0), torch.ones_like(union))
+        return score >= self.stability_thresh

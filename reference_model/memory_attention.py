@@ -1,0 +1,66 @@
+"""Memory attention: conditions the current frame's features on the memory bank.
+
+Two layers of (RoPE self-attention over the 64×64 frame tokens, cross-attention to the memory tokens,
+ReLU MLP), pre-norm, then a final LayerNorm. In cross-attention the queries are rotated on the 64×64
+grid; each memory's 2D latents are rotated on their 16×16 grid (the same table for every memory); its
+global latents and the object-pointer tokens are left unrotated. Padded memory tokens get an additive
+bias so that they weigh exactly nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import Attention
+
+
+class MemoryAttentionLayer(nn.Module):
+    def __init__(self, dim: int, mem_dim: int, ffn_dim: int) -> None:
+        super().__init__()
+        self.self_attn = Attention(dim, num_heads=1)
+        self.cross_attn_image = Attention(dim, num_heads=1, kv_in_dim=mem_dim)
+        self.linear1 = nn.Linear(dim, ffn_dim)
+        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.norm3 = nn.LayerNorm(dim)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
+        memory_bias: torch.Tensor,
+        q_rope: tuple[torch.Tensor, torch.Tensor],
+        k_rope: tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        y = self.norm1(x)
+        x = x + self.self_attn(y, y, y, q_rope=q_rope, k_rope=q_rope)
+        y = self.norm2(x)
+        x = x + self.cross_attn_image(y, memory + memory_pos, memory, bias=memory_bias, q_rope=q_rope, k_rope=k_rope)
+        y = self.norm3(x)
+        return x + self.linear2(torch.relu(self.linear1(y)))
+
+
+class MemoryAttention(nn.Module):
+    def __init__(self, dim: int, mem_dim: int, ffn_dim: int, num_layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(MemoryAttentionLayer(dim, mem_dim, ffn_dim) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        x_pos: torch.Tensor,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
+        memory_bias: torch.Tensor,
+        q_rope: tuple[torch.Tensor, torch.Tensor],
+        k_rope: tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        """x, x_pos [B, HW, C]; memory, memory_pos [B, M, mem_dim]; memory_bias [B, 1, 1, M] → [B, HW, C]."""
+        x = x + 0.1 * x_pos
+        for layer in self.layers:
+            x = layer(x, memory, memory_pos, memory_bias, q_rope, k_rope)
+        return self.norm(x)

@@ -1,0 +1,40 @@
+"""Shared fixtures: one synthetic EdgeTAM per session, loaded into our stages and into the oracles.
+
+Stage parity runs at image_size 512 (every derived size follows; both oracles accept it) to keep the
+suite fast; end-to-end tests also run at the real 1024.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reference_model import EdgeTamConfig, Stages, synthetic_model
+
+SMALL = 512
+SEED = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads() -> None:
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def small_model():
+    model, _ = synthetic_model(SEED, EdgeTamConfig(image_size=SMALL))
+    return model
+
+
+@pytest.fixture(scope="session")
+def small_stages(small_model) -> Stages:
+    return Stages(small_model).eval()
+
+
+@pytest.fixture(scope="session")
+def original_small(small_model):
+    from tests.oracles import build_original_predictor
+
+    predictor = build_original_predictor(SMALL)
+    predictor.load_state_dict(small_model.state_dict(), strict=True)
+    return predictor
