@@ -166,6 +166,7 @@ def synthetic_model(seed: int = 0, cfg: EdgeTamConfig = EDGETAM) -> tuple[EdgeTA
     """EdgeTAM with seeded weights whose activations are of order one (see `order_one_`)."""
     model = EdgeTAM(cfg)
     order_one_(model, seed)
+    calibrate_batch_norms_(model.image_encoder.trunk.body, seed)
     return model.eval(), WeightsInfo("synthetic", seed=seed)
 
 
@@ -213,3 +214,25 @@ def order_one_(model: nn.Module, seed: int) -> None:
     for name, b in model.named_buffers():
         if name.endswith("positional_encoding_gaussian_matrix"):
             normal(b)
+
+
+@torch.no_grad()
+def calibrate_batch_norms_(module: nn.Module, seed: int, size: int = 256) -> None:
+    """Set every batch norm's running statistics to those of its input on a seeded random image.
+
+    With drawn weights and unit running variance the RepViT trunk's residual stream grows to ~1e5 by
+    stride 16 (beyond float16's range, and attention saturates); a trained network's batch norms
+    normalize, and calibrated statistics make the synthetic one do the same.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [(m.momentum, m.training) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
+        m.train()
+    gen = torch.Generator().manual_seed(seed + 1)
+    image = torch.nn.functional.interpolate(torch.randn(2, 3, size // 16, size // 16, generator=gen), size=size)
+    module(image + 0.3 * torch.randn(2, 3, size, size, generator=gen))
+    for m, (momentum, training) in zip(norms, saved):
+        m.momentum = momentum
+        m.train(training)

@@ -12,7 +12,7 @@ import torch
 from reference_model import EdgeTamConfig, Stages, synthetic_model
 
 SMALL = 512
-SEED = 0
+SEED = 1  # objects are present on most frames with this seed, so masks are compared, not placeholders
 
 
 @pytest.fixture(scope="session", autouse=True)

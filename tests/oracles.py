@@ -172,7 +172,12 @@ def build_hf_config(image_size: int = 1024):
 
 def build_hf_model(image_size: int = 1024):
     """``(EdgeTamVideoModel, Sam2VideoProcessor)`` for the real EdgeTAM config; CPU, fp32, eval, offline."""
-    from transformers import EdgeTamVideoModel, Sam2ImageProcessor, Sam2VideoProcessor, Sam2VideoVideoProcessor
+    from transformers import (
+        EdgeTamVideoModel,
+        Sam2ImageProcessor,
+        Sam2VideoProcessor,
+        Sam2VideoVideoProcessor,
+    )
 
     config = build_hf_config(image_size)
     model = EdgeTamVideoModel(config).float().eval()
@@ -200,7 +205,7 @@ def _is_norm(module: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def order_one_(model: nn.Module, seed: int = 0) -> nn.Module:
+def order_one_(model: nn.Module, seed: int = 0, *, calibrate_bn_at: int | None = None) -> nn.Module:
     """Re-draw every parameter in place (seeded) so that activations are of order one.
 
     Linear / conv kernels ~ N(0, 1/fan_in) (transposed convs: fan_in = in_channels * k / stride), norm
@@ -209,6 +214,12 @@ def order_one_(model: nn.Module, seed: int = 0) -> nn.Module:
     running_mean ~ 0.1 N(0,1), running_var ~ 1 + 0.1 |N(0,1)|. The prompt encoder's random-Fourier
     matrix is left untouched. Draw order = ``named_modules`` order, so the result depends only on the
     seed and the module tree.
+
+    Caveat: with these BatchNorm statistics the RepViT trunk does not normalise its residual stream, which
+    grows ~1.6x per block: stride-16 features reach std ~1e5 (fp16 overflow; memory attention then adds
+    a negligible O(1) update to them). ``calibrate_bn_at=<image_size>`` (original model only) replaces
+    the BatchNorm running statistics by the batch statistics of one trunk forward on a seeded N(0,1)
+    image of that size, which keeps every FPN level at std ~2-4.
     """
     gen = torch.Generator().manual_seed(seed)
 
@@ -235,4 +246,25 @@ def order_one_(model: nn.Module, seed: int = 0) -> nn.Module:
         if isinstance(module, nn.modules.batchnorm._NormBase) and module.track_running_stats:
             module.running_mean.copy_(0.1 * normal(module.running_mean))
             module.running_var.copy_(1.0 + 0.1 * normal(module.running_var).abs())
+    if calibrate_bn_at is not None:
+        _calibrate_batchnorm(model.image_encoder.trunk, calibrate_bn_at, seed)
     return model
+
+
+@torch.no_grad()
+def _calibrate_batchnorm(trunk: nn.Module, image_size: int, seed: int) -> None:
+    """Set every BatchNorm's running stats to its batch stats on one seeded N(0,1) image."""
+    norms = [m for m in trunk.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one batch, running stats == batch stats
+    image = torch.randn(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(seed))
+    was_training = trunk.training
+    trunk.train()
+    try:
+        trunk(image)
+    finally:
+        trunk.train(was_training)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum

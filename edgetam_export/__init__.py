@@ -1,0 +1,1 @@
+"""Export EdgeTAM's stages to Core ML and ONNX, verify them, and track videos from the command line."""

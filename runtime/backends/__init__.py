@@ -1,0 +1,40 @@
+"""Backends run the exported stages; the driver talks to all of them through `Backend.run`.
+
+`load_backend` imports a backend's module only when it is chosen, so `import runtime` never imports
+torch, onnxruntime or coremltools.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+BACKENDS = ("torch", "onnx", "coreml")
+
+
+class Backend(Protocol):
+    """A set of stage graphs for one model.
+
+    config: the model config (EdgeTamConfig fields). capacities: fixed slot counts per capacity axis
+    ("K" conditioning memories, "N" object pointers, "P" points), None where any length works.
+    weights: provenance of the weights.
+    """
+
+    name: str
+    config: dict
+    capacities: dict[str, int | None]
+    weights: dict
+
+    def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+def load_backend(path: str | Path, backend: str = "torch") -> Backend:
+    if backend == "torch":
+        from .torch import TorchBackend
+
+        return TorchBackend.from_checkpoint(path)
+    if backend in ("onnx", "coreml"):
+        raise NotImplementedError(f"the {backend} backend runs an export folder; it arrives with the exporters")
+    raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

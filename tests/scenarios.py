@@ -1,0 +1,134 @@
+"""Generated clips and prompt scenarios, replayed on our runtime and on the oracles.
+
+A scenario is a list of steps: ("prompt", frame_idx, obj_id, kwargs) or ("propagate", kwargs). Each
+implementation turns the steps into its own API calls; results are compared per step, frame and object.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgetam_export.clip import disc_mask
+
+
+def jpeg_roundtrip(frames: list[np.ndarray], folder: Path) -> list[np.ndarray]:
+    """Write frames as the JPEG folder the original predictor reads; return the decoded pixels, which
+    both sides then see (re-encoding changes pixels, and the synthetic network is sensitive to them)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    decoded = []
+    for i, frame in enumerate(frames):
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, format="JPEG", quality=95)
+        (folder / f"{i:05d}.jpg").write_bytes(buf.getvalue())
+        decoded.append(np.array(Image.open(folder / f"{i:05d}.jpg").convert("RGB")))
+    return decoded
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    num_frames: int
+    height: int
+    width: int
+    steps: tuple
+
+
+def scenarios(height: int, width: int) -> dict[str, Scenario]:
+    h, w = height, width
+    return {
+        s.name: s
+        for s in (
+            Scenario(
+                "click_and_box_two_objects",
+                6, h, w,
+                (
+                    ("prompt", 0, 1, {"points": [[0.30 * w, 0.35 * h]], "labels": [1]}),
+                    ("prompt", 0, 2, {"box": [0.53 * w, 0.18 * h, 0.77 * w, 0.42 * h]}),
+                    ("propagate", {}),
+                ),
+            ),
+            Scenario(
+                "correction_then_reverse",
+                7, h, w,
+                (
+                    ("prompt", 3, 1, {"points": [[0.65 * w, 0.45 * h], [0.2 * w, 0.8 * h]], "labels": [1, 0]}),
+                    ("propagate", {}),
+                    ("prompt", 5, 1, {"points": [[0.66 * w, 0.55 * h]], "labels": [1]}),
+                    ("propagate", {"start_frame_idx": 5}),
+                    ("propagate", {"reverse": True}),
+                ),
+            ),
+            Scenario(
+                "mask_prompts_vanish_and_return",
+                7, h, w,
+                (
+                    ("prompt", 0, 7, {"mask": disc_mask(h, w, 0.5, 0.7, 0.12)}),
+                    ("prompt", 2, 8, {"points": [[0.65 * w, 0.40 * h]], "labels": [1]}),
+                    ("prompt", 3, 7, {"mask": np.zeros((h, w), bool)}),  # object 7 is gone on frame 3
+                    ("propagate", {}),
+                ),
+            ),
+        )
+    }
+
+
+Record = tuple[int, int, dict]  # (step index, frame index, {obj_id: mask logits [H, W]})
+
+
+def run_ours(session, scenario: Scenario) -> list[Record]:
+    records: list[Record] = []
+    for i, step in enumerate(scenario.steps):
+        if step[0] == "prompt":
+            _, frame_idx, obj_id, kwargs = step
+            results = [session.add_prompt(frame_idx, obj_id, **kwargs)]
+        else:
+            results = list(session.propagate(**step[1]))
+        for r in results:
+            records.append((i, r.frame_idx, {o: r.mask_logits[j] for j, o in enumerate(r.obj_ids)}))
+    return records
+
+
+def run_original(predictor, state, scenario: Scenario) -> list[Record]:
+    import torch
+
+    records: list[Record] = []
+    with torch.inference_mode():
+        for i, step in enumerate(scenario.steps):
+            if step[0] == "prompt":
+                _, frame_idx, obj_id, kwargs = step
+                if "mask" in kwargs:
+                    out = [predictor.add_new_mask(state, frame_idx, obj_id, kwargs["mask"])]
+                else:
+                    out = [predictor.add_new_points_or_box(state, frame_idx, obj_id, **kwargs)]
+            else:
+                kw = dict(step[1])
+                if "max_frames" in kw:
+                    kw["max_frame_num_to_track"] = kw.pop("max_frames")
+                out = list(predictor.propagate_in_video(state, **kw))
+            for frame_idx, obj_ids, masks in out:
+                records.append((i, frame_idx, {o: masks[j, 0].float().numpy() for j, o in enumerate(obj_ids)}))
+    return records
+
+
+def compare(ours: list[Record], ref: list[Record]) -> dict:
+    """Per step, frame and object: IoU of foregrounds and max |diff| / std(reference)."""
+    from tests.parity import iou, rel_diff
+
+    assert [(s, f, sorted(m)) for s, f, m in ours] == [(s, f, sorted(m)) for s, f, m in ref], "different frames"
+    ious, diffs = [], []
+    for (_, _, mine), (_, _, theirs) in zip(ours, ref):
+        for obj_id, logits in theirs.items():
+            ious.append(iou(mine[obj_id], logits))
+            diffs.append(rel_diff(mine[obj_id], logits))
+    return {
+        "frames": len(ref),
+        "min_iou": min(ious),
+        "mean_iou": float(np.mean(ious)),
+        "max_rel_diff": max(diffs),
+    }
