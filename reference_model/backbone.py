@@ -54,9 +54,7 @@ class ConvBN(nn.Module):
         eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        self.c = nn.Conv2d(
-            in_ch, out_ch, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False
-        )
+        self.c = nn.Conv2d(in_ch, out_ch, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_ch, eps=eps)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -117,9 +115,7 @@ class RepViTBlock(nn.Module):
         self.token_mixer = RepDepthwiseMixer(dim, cfg.kernel_size, cfg.bn_eps)
         # Identity keeps the `se` name without adding keys to the state dict.
         self.se: nn.Module = (
-            SqueezeExcite(dim, se_hidden_channels(dim, cfg.se_ratio, cfg.se_divisor))
-            if use_se
-            else nn.Identity()
+            SqueezeExcite(dim, se_hidden_channels(dim, cfg.se_ratio, cfg.se_divisor)) if use_se else nn.Identity()
         )
         self.channel_mixer = ConvFFN(dim, dim * cfg.mlp_ratio, cfg.bn_eps)
 
@@ -135,9 +131,7 @@ class PatchMergeDownsample(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, cfg: RepViTConfig) -> None:
         super().__init__()
         self.pre_block = RepViTBlock(in_dim, use_se=False, cfg=cfg)
-        self.spatial_downsample = ConvBN(
-            in_dim, in_dim, cfg.kernel_size, stride=2, groups=in_dim, eps=cfg.bn_eps
-        )
+        self.spatial_downsample = ConvBN(in_dim, in_dim, cfg.kernel_size, stride=2, groups=in_dim, eps=cfg.bn_eps)
         self.channel_downsample = ConvBN(in_dim, out_dim, eps=cfg.bn_eps)
         self.ffn = ConvFFN(out_dim, out_dim * cfg.mlp_ratio, cfg.bn_eps)
 
@@ -163,13 +157,9 @@ class RepViTStage(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, depth: int, downsample: bool, cfg: RepViTConfig) -> None:
         super().__init__()
-        self.downsample: nn.Module = (
-            PatchMergeDownsample(in_dim, out_dim, cfg) if downsample else nn.Identity()
-        )
+        self.downsample: nn.Module = PatchMergeDownsample(in_dim, out_dim, cfg) if downsample else nn.Identity()
         # SE parity restarts at each stage; the downsample's pre_block never has SE.
-        self.blocks = nn.Sequential(
-            *(RepViTBlock(out_dim, use_se=(i % 2 == 0), cfg=cfg) for i in range(depth))
-        )
+        self.blocks = nn.Sequential(*(RepViTBlock(out_dim, use_se=(i % 2 == 0), cfg=cfg) for i in range(depth)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.blocks(self.downsample(x))
@@ -188,9 +178,7 @@ class RepViTBackbone(nn.Module):
         self.stem = ConvStem(cfg.in_chans, cfg.embed_dims[0], cfg.bn_eps)
         in_dim = cfg.embed_dims[0]
         self.stage_names: tuple[str, ...] = tuple(f"stages_{i}" for i in range(len(cfg.embed_dims)))
-        for i, (name, out_dim, depth) in enumerate(
-            zip(self.stage_names, cfg.embed_dims, cfg.depths, strict=True)
-        ):
+        for i, (name, out_dim, depth) in enumerate(zip(self.stage_names, cfg.embed_dims, cfg.depths, strict=True)):
             self.add_module(name, RepViTStage(in_dim, out_dim, depth, downsample=i > 0, cfg=cfg))
             in_dim = out_dim
 

@@ -151,7 +151,8 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], sou
         problems.append(f"{len(mismatched)} shape mismatches: {_listing(mismatched)}")
     if problems:
         raise CheckpointError(
-            f"{source} does not match EdgeTAM: " + "; ".join(problems)
+            f"{source} does not match EdgeTAM: "
+            + "; ".join(problems)
             + ". Is this an EdgeTAM checkpoint (edgetam.pt, or a Hugging Face EdgeTAM folder)?"
         )
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)

@@ -42,9 +42,7 @@ class MaskDecoder(nn.Module):
         # Applied once per frame by the image encoder stage (as the original's forward_image does).
         self.conv_s0 = nn.Conv2d(dim, dim // 8, kernel_size=1)
         self.conv_s1 = nn.Conv2d(dim, dim // 4, kernel_size=1)
-        self.output_hypernetworks_mlps = nn.ModuleList(
-            MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)
-        )
+        self.output_hypernetworks_mlps = nn.ModuleList(MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens))
         self.iou_prediction_head = MLP(dim, 256, self.num_mask_tokens, 3, sigmoid_output=iou_prediction_use_sigmoid)
         self.pred_obj_score_head = MLP(dim, dim, 1, 3)
         self.dynamic_multimask_via_stability = dynamic_multimask_via_stability

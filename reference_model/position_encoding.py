@@ -65,7 +65,7 @@ class RandomFourierEncoding(nn.Module):
         """Encoding of every cell centre of a height×width grid, shape [C, height, width]."""
         ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height
         xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width
-        grid = torch.stack(
-            [xs[None, :].expand(height, width), ys[:, None].expand(height, width)], dim=-1
-        ).to(self.positional_encoding_gaussian_matrix.device)
+        grid = torch.stack([xs[None, :].expand(height, width), ys[:, None].expand(height, width)], dim=-1).to(
+            self.positional_encoding_gaussian_matrix.device
+        )
         return self.encode(grid).permute(2, 0, 1)

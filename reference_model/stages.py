@@ -115,8 +115,13 @@ class MemoryAttentionStage(nn.Module):
         k_cos = torch.cat([self.mem_cos.repeat(slots, 1), torch.ones_like(self.q_cos[:1]).expand(ptr_count, -1)])
         k_sin = torch.cat([self.mem_sin.repeat(slots, 1), torch.zeros_like(self.q_sin[:1]).expand(ptr_count, -1)])
         out = self.memory_attention(
-            x, self.curr_pos, memory, pos[None], key_padding_bias(valid),
-            (self.q_cos, self.q_sin), (k_cos, k_sin),
+            x,
+            self.curr_pos,
+            memory,
+            pos[None],
+            key_padding_bias(valid),
+            (self.q_cos, self.q_sin),
+            (k_cos, k_sin),
         )
         return out.transpose(1, 2).reshape(b, c, h, w)
 

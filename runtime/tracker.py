@@ -316,8 +316,15 @@ class Session:
         )
 
     def _decode_points(
-        self, frame_idx: int, obj: int, feats: dict, coords: np.ndarray, codes: np.ndarray,
-        is_init: bool, reverse: bool, key: str,
+        self,
+        frame_idx: int,
+        obj: int,
+        feats: dict,
+        coords: np.ndarray,
+        codes: np.ndarray,
+        is_init: bool,
+        reverse: bool,
+        key: str,
     ) -> _Output:
         previous = self._previous_output(frame_idx, obj, key)
         mask_input = None
@@ -328,8 +335,13 @@ class Session:
         else:
             image_embed = self._condition(frame_idx, feats, slice(obj, obj + 1), reverse)
         out = self._decode(
-            feats, image_embed, coords, codes, mask_input,
-            multimask=self._use_multimask(is_init, len(codes)), no_memory=is_init,
+            feats,
+            image_embed,
+            coords,
+            codes,
+            mask_input,
+            multimask=self._use_multimask(is_init, len(codes)),
+            no_memory=is_init,
         )
         return _Output(out["low_res_masks"], out["obj_ptr"], out["object_score_logits"])
 
@@ -351,9 +363,14 @@ class Session:
         """Memory attention for the objects `objs` on `frame_idx`, from the slots the original would read."""
         cfg, caps = self.cfg, self.backend.capacities
         sel = select_memories(
-            frame_idx, self._cond.keys(), self._non_cond,
-            num_maskmem=cfg["num_maskmem"], max_obj_ptrs=cfg["max_obj_ptrs_in_encoder"],
-            max_cond=caps.get("K"), num_frames=self.num_frames, reverse=reverse,
+            frame_idx,
+            self._cond.keys(),
+            self._non_cond,
+            num_maskmem=cfg["num_maskmem"],
+            max_obj_ptrs=cfg["max_obj_ptrs_in_encoder"],
+            max_cond=caps.get("K"),
+            num_frames=self.num_frames,
+            reverse=reverse,
         )
         store = lambda t, from_cond: (self._cond if from_cond else self._non_cond)[t]  # noqa: E731
         any_mem = next(iter(self._cond.values())).mem_bits[objs]

@@ -4,8 +4,8 @@
   ``edgetam-dimos`` wheel, config ``configs/edgetam.yaml``), with the two fixes from TESTING.md.
 * ``build_hf_model``: Hugging Face ``EdgeTamVideoModel`` + ``Sam2VideoProcessor`` with the real
   EdgeTAM config (RepViT-M1 backbone, no temporal pos-enc on object pointers, no occlusion embedding).
-* ``order_one_``: seeded re-draw of every parameter so activations are of order one.
 
+Weights come from ``reference_model.synthetic_model`` (the product's order-one recipe), loaded by name.
 Both builders accept ``image_size`` = any multiple of 256 (256, 512, 768, 1024); every size that
 follows from it is set consistently (see ``derived_sizes``). Never imported by the product.
 """
@@ -18,7 +18,6 @@ import math
 import types
 
 import torch
-from torch import nn
 
 BACKBONE_STRIDE = 16  # stride of the lowest-resolution FPN level used by memory attention
 PERCEIVER_GRID = 16  # sqrt(num_latents_2d): the 2-D perceiver latents form a 16x16 grid
@@ -189,82 +188,3 @@ def build_hf_model(image_size: int = 1024):
         target_size=image_size,
     )
     return model, processor
-
-
-# --------------------------------------------------------------------------------------------------
-# Order-one synthetic weights
-# --------------------------------------------------------------------------------------------------
-
-_KEEP_AS_IS = ("positional_encoding_gaussian_matrix",)
-
-
-def _is_norm(module: nn.Module) -> bool:
-    if isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase)):
-        return True
-    return "Norm" in type(module).__name__
-
-
-@torch.no_grad()
-def order_one_(model: nn.Module, seed: int = 0, *, calibrate_bn_at: int | None = None) -> nn.Module:
-    """Re-draw every parameter in place (seeded) so that activations are of order one.
-
-    Linear / conv kernels ~ N(0, 1/fan_in) (transposed convs: fan_in = in_channels * k / stride), norm
-    weights ~ 1 + 0.1 N(0,1), biases ~ 0.1 N(0,1), every other learned tensor (embeddings, latents,
-    temporal encodings, no_mem / no_obj tensors, layer scales) ~ 0.5 N(0,1). BatchNorm buffers:
-    running_mean ~ 0.1 N(0,1), running_var ~ 1 + 0.1 |N(0,1)|. The prompt encoder's random-Fourier
-    matrix is left untouched. Draw order = ``named_modules`` order, so the result depends only on the
-    seed and the module tree.
-
-    Caveat: with these BatchNorm statistics the RepViT trunk does not normalise its residual stream, which
-    grows ~1.6x per block: stride-16 features reach std ~1e5 (fp16 overflow; memory attention then adds
-    a negligible O(1) update to them). ``calibrate_bn_at=<image_size>`` (original model only) replaces
-    the BatchNorm running statistics by the batch statistics of one trunk forward on a seeded N(0,1)
-    image of that size, which keeps every FPN level at std ~2-4.
-    """
-    gen = torch.Generator().manual_seed(seed)
-
-    def normal(t: torch.Tensor) -> torch.Tensor:
-        return torch.randn(t.shape, generator=gen, dtype=torch.float32).to(t.dtype)
-
-    for _, module in model.named_modules():
-        for name, param in module.named_parameters(recurse=False):
-            if name in _KEEP_AS_IS:
-                continue
-            if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and name == "weight":
-                fan_in = param[0].numel()  # in_channels / groups * prod(kernel)
-                param.copy_(normal(param) / math.sqrt(fan_in))
-            elif isinstance(module, nn.modules.conv._ConvTransposeNd) and name == "weight":
-                # weight is (in, out / groups, *k): each output pixel sees in * prod(k) / prod(stride) taps
-                taps = module.in_channels * math.prod(module.kernel_size) / math.prod(module.stride)
-                param.copy_(normal(param) / math.sqrt(max(taps, 1.0)))
-            elif _is_norm(module) and name == "weight":
-                param.copy_(1.0 + 0.1 * normal(param))
-            elif name == "bias":
-                param.copy_(0.1 * normal(param))
-            else:
-                param.copy_(0.5 * normal(param))
-        if isinstance(module, nn.modules.batchnorm._NormBase) and module.track_running_stats:
-            module.running_mean.copy_(0.1 * normal(module.running_mean))
-            module.running_var.copy_(1.0 + 0.1 * normal(module.running_var).abs())
-    if calibrate_bn_at is not None:
-        _calibrate_batchnorm(model.image_encoder.trunk, calibrate_bn_at, seed)
-    return model
-
-
-@torch.no_grad()
-def _calibrate_batchnorm(trunk: nn.Module, image_size: int, seed: int) -> None:
-    """Set every BatchNorm's running stats to its batch stats on one seeded N(0,1) image."""
-    norms = [m for m in trunk.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average: after one batch, running stats == batch stats
-    image = torch.randn(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(seed))
-    was_training = trunk.training
-    trunk.train()
-    try:
-        trunk(image)
-    finally:
-        trunk.train(was_training)
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum

@@ -6,10 +6,12 @@ import numpy as np
 import torch
 
 
-def rel_diff(ours: torch.Tensor | np.ndarray, ref: torch.Tensor | np.ndarray) -> float:
+def rel_diff(ours: torch.Tensor | np.ndarray, ref: torch.Tensor | np.ndarray, min_std: float = 1e-12) -> float:
+    """max |ours − ref| / std(ref). For mask logits pass min_std=1: a constant map (an absent object at
+    −1024, an empty mask prompt at −10) has std ≈ 0, and its error is judged in logit units instead."""
     ours, ref = _np(ours), _np(ref)
     assert ours.shape == ref.shape, f"shape {ours.shape} vs reference {ref.shape}"
-    return float(np.abs(ours - ref).max() / (ref.std() + 1e-12))
+    return float(np.abs(ours - ref).max() / max(ref.std(), min_std))
 
 
 def iou(ours: torch.Tensor | np.ndarray, ref: torch.Tensor | np.ndarray) -> float:

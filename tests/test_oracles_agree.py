@@ -16,8 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
+from reference_model import EdgeTamConfig, synthetic_model
 from reference_model.hf_keys import hf_to_original, original_to_hf
-from tests.oracles import build_hf_model, build_original_predictor, order_one_
+from tests.oracles import build_hf_model, build_original_predictor
 
 IMAGE_SIZE = 512
 VIDEO_H, VIDEO_W = 240, 320  # non-square, smaller than the model input: tests prompt and mask rescaling
@@ -40,7 +41,6 @@ def make_frames(num_frames: int = NUM_FRAMES, seed: int = 0) -> list[np.ndarray]
 
 @pytest.fixture(scope="module")
 def oracles():
-    torch.manual_seed(0)  # order_one_ leaves the random-Fourier matrix as constructed
     original = build_original_predictor(IMAGE_SIZE)
     hf_model, processor = build_hf_model(IMAGE_SIZE)
     return original, hf_model, processor
@@ -59,9 +59,9 @@ def clip(tmp_path_factory, oracles):
     return folder, decoded, pixels.float()
 
 
-def load_same_weights(original, hf_model, seed: int, calibrate_bn: bool = False) -> dict[str, torch.Tensor]:
-    order_one_(original, seed, calibrate_bn_at=IMAGE_SIZE if calibrate_bn else None)
-    state = original.state_dict()
+def load_same_weights(original, hf_model, seed: int) -> dict[str, torch.Tensor]:
+    state = synthetic_model(seed, EdgeTamConfig(image_size=IMAGE_SIZE))[0].state_dict()
+    original.load_state_dict(state, strict=True)
     try:
         hf_model.load_state_dict(original_to_hf(state), strict=True)
     except RuntimeError as err:  # lists missing / unexpected keys
@@ -145,18 +145,11 @@ def run_original(original, folder: Path, pixels: torch.Tensor, click) -> dict[in
     return {f: masks for f, _, masks in original.propagate_in_video(state)}
 
 
-@pytest.mark.parametrize(
-    ("seed", "calibrate_bn", "informative"),
-    [
-        pytest.param(0, False, False, id="seed0"),  # object absent on frame 0: agreement on absence
-        pytest.param(2, False, True, id="seed2-object-present"),
-        pytest.param(9, True, True, id="seed9-bn-calibrated-memory-matters"),
-    ],
-)
-def test_tracking_masks_agree(oracles, clip, seed, calibrate_bn, informative):
+def test_tracking_masks_agree(oracles, clip):
+    seed, informative = 1, True
     original, hf_model, processor = oracles
     folder, decoded, pixels = clip
-    load_same_weights(original, hf_model, seed=seed, calibrate_bn=calibrate_bn)
+    load_same_weights(original, hf_model, seed=seed)
 
     ref = run_original(original, folder, pixels, CLICK)
     got = run_hf(hf_model, processor, decoded, CLICK)
@@ -167,13 +160,9 @@ def test_tracking_masks_agree(oracles, clip, seed, calibrate_bn, informative):
         a, b = ref[f], got[f]
         assert a.shape == b.shape == (1, 1, VIDEO_H, VIDEO_W)
         frame_iou, rel = iou(a, b), rel_max_diff(a, b)
-        report.append(
-            f"frame {f}: IoU {frame_iou:.4f} max|diff|/std {rel:.1e} fg {(a > 0).float().mean():.2f}"
-        )
+        report.append(f"frame {f}: IoU {frame_iou:.4f} max|diff|/std {rel:.1e} fg {(a > 0).float().mean():.2f}")
         assert frame_iou >= 0.99, "\n".join(report)
         assert rel <= 1e-2, "\n".join(report)
         if informative:  # guard against a vacuous pass (empty or full masks)
-            assert 0.01 < (a > 0).float().mean().item() < 0.99, "fixture not informative:\n" + "\n".join(
-                report
-            )
+            assert 0.01 < (a > 0).float().mean().item() < 0.99, "fixture not informative:\n" + "\n".join(report)
     print("\n".join(report))

@@ -75,9 +75,16 @@ def test_mask_decoder(case, small_stages, original_small, frame_features):
         labels[:, :n] = point_inputs["point_labels"].float()
     flag = lambda v: torch.tensor([[float(v)]])  # noqa: E731
     low, iou_pred, score, ptr = small_stages.mask_decoder(
-        feats, high_res[0], high_res[1], coords, labels,
+        feats,
+        high_res[0],
+        high_res[1],
+        coords,
+        labels,
         mask_inputs if mask_inputs is not None else torch.zeros(1, 1, LOW, LOW),
-        flag(mask_inputs is not None), flag(multimask), flag(first_frame), flag(0),
+        flag(mask_inputs is not None),
+        flag(multimask),
+        flag(first_frame),
+        flag(0),
     )
     assert iou(low, ref_low) == 1.0
     assert rel_diff(low, ref_low) < 1e-4
@@ -119,7 +126,9 @@ def test_memory_attention(small_stages, original_small, frame_features):
     tpos = orig.maskmem_tpos_enc  # [7, 1, 1, 64]
     cond_t, recent_t = [0, 0], [2, 4, 6]  # t_pos of each memory, as the original numbers them
 
-    memory = torch.cat([m.permute(1, 0, 2) for m in mems] + [ptrs.reshape(5, 1, 4, 64).permute(0, 2, 1, 3).flatten(0, 1)])
+    memory = torch.cat(
+        [m.permute(1, 0, 2) for m in mems] + [ptrs.reshape(5, 1, 4, 64).permute(0, 2, 1, 3).flatten(0, 1)]
+    )
     memory_pos = torch.cat(
         [(pos + tpos[7 - t - 1].reshape(1, 1, 64)).permute(1, 0, 2) for t in cond_t + recent_t]
         + [torch.zeros(20, 1, 64)]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from edgetam_export.clip import synthetic_clip
 from runtime import Tracker
 from runtime.backends.torch import TorchBackend
 from tests.conftest import SEED, SMALL
-from edgetam_export.clip import synthetic_clip
 from tests.scenarios import compare, jpeg_roundtrip, run_original, run_ours, scenarios
 
 REPORT = Path("build/parity")
