@@ -69,6 +69,18 @@ def scenarios(height: int, width: int) -> dict[str, Scenario]:
                 ),
             ),
             Scenario(
+                "reverse_then_forward",
+                6,
+                h,
+                w,
+                (
+                    ("prompt", 3, 1, {"points": [[0.45 * w, 0.35 * h]], "labels": [1]}),
+                    ("prompt", 3, 2, {"points": [[0.65 * w, 0.5 * h], [0.9 * w, 0.1 * h]], "labels": [1, 0]}),
+                    ("propagate", {"reverse": True}),
+                    ("propagate", {}),
+                ),
+            ),
+            Scenario(
                 "mask_prompts_vanish_and_return",
                 7,
                 h,
@@ -120,6 +132,44 @@ def run_original(predictor, state, scenario: Scenario) -> list[Record]:
             for frame_idx, obj_ids, masks in out:
                 records.append((i, frame_idx, {o: masks[j, 0].float().numpy() for j, o in enumerate(obj_ids)}))
     return records
+
+
+def run_hf(model, processor, frames: list[np.ndarray], scenario: Scenario) -> list[Record]:
+    """Hugging Face EdgeTamVideoModel; records of propagation steps only (see test_hf_parity)."""
+    import torch
+
+    records: list[Record] = []
+    session = processor.init_video_session(video=frames, inference_device="cpu", dtype=torch.float32)
+    size = [[scenario.height, scenario.width]]
+    with torch.inference_mode():
+        for i, step in enumerate(scenario.steps):
+            if step[0] == "prompt":
+                _, frame_idx, obj_id, kwargs = step
+                inputs = {}
+                if "points" in kwargs:
+                    inputs = {"input_points": [[kwargs["points"]]], "input_labels": [[kwargs["labels"]]]}
+                if "box" in kwargs:
+                    inputs["input_boxes"] = [[kwargs["box"]]]
+                if "mask" in kwargs:
+                    inputs = {"input_masks": kwargs["mask"]}
+                processor.add_inputs_to_inference_session(
+                    inference_session=session, frame_idx=frame_idx, obj_ids=obj_id, **inputs
+                )
+                model(inference_session=session, frame_idx=frame_idx)  # as the original runs a prompted frame
+                continue
+            kw = {"start_frame_idx": None, **step[1]}
+            if "max_frames" in kw:
+                kw["max_frame_num_to_track"] = kw.pop("max_frames")
+            for out in model.propagate_in_video_iterator(session, **kw):
+                masks = processor.post_process_masks([out.pred_masks], original_sizes=size, binarize=False)[0]
+                records.append(
+                    (i, out.frame_idx, {o: masks[j, 0].float().numpy() for j, o in enumerate(out.object_ids)})
+                )
+    return records
+
+
+def propagation_only(records: list[Record], scenario: Scenario) -> list[Record]:
+    return [r for r in records if scenario.steps[r[0]][0] == "propagate"]
 
 
 def compare(ours: list[Record], ref: list[Record]) -> dict:
