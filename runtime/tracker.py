@@ -190,10 +190,9 @@ class Session:
         h, w = self._check_frame(frame, frame_idx)
         if frame_idx == 0:
             self.height, self.width = h, w
+        self._consolidate_prompts()  # prompts were on the previous frame, which is still held
         self._frames = [frame]  # only the newest frame is kept
         self._num_pushed += 1
-        self._features = None
-        self._consolidate_prompts()
         if not self._cond:
             return self._result(frame_idx, None)
         result = self._result(frame_idx, self._track_or_reuse(frame_idx, False))
@@ -229,6 +228,7 @@ class Session:
 
     def _frame(self, frame_idx: int) -> np.ndarray:
         if self.streaming:
+            assert frame_idx == self._num_pushed - 1, "a streaming session holds only its newest frame"
             return np.asarray(self._frames[-1])
         frame = np.asarray(self._frames[frame_idx])
         self._check_frame(frame, frame_idx)
