@@ -14,7 +14,7 @@ from edgetam_export.registry import STAGES, model_sizes, resolve
 from reference_model import WeightsInfo
 from runtime import InputError, SessionError, Tracker
 from runtime.backends.torch import TorchBackend
-from tests.conftest import SEED, SMALL
+from tests.conftest import SEED
 
 H, W = 240, 320
 
