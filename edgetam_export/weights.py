@@ -24,14 +24,15 @@ def weights_options(command: Callable) -> Callable:
     return wrapper
 
 
-def load_weights(weights: tuple[Path | None, int]):
+def load_weights(weights: tuple[Path | None, int], config=None):
     """→ (EdgeTAM model, WeightsInfo); checkpoint errors become click errors naming the problem."""
-    from reference_model import CheckpointError, load_model, synthetic_model
+    from reference_model import EDGETAM, CheckpointError, load_model, synthetic_model
 
     path, seed = weights
+    config = config or EDGETAM
     if path is None:
-        return synthetic_model(seed)
+        return synthetic_model(seed, config)
     try:
-        return load_model(path)
+        return load_model(path, config)
     except CheckpointError as exc:
         raise click.ClickException(str(exc)) from exc

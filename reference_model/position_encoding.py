@@ -56,16 +56,20 @@ class RandomFourierEncoding(nn.Module):
         self.register_buffer("positional_encoding_gaussian_matrix", torch.randn(2, num_pos_feats))
 
     def encode(self, coords01: torch.Tensor) -> torch.Tensor:
-        """coords01: [..., 2] as (x, y) in [0, 1] → [..., 2·num_pos_feats]."""
-        projected = (2 * coords01 - 1) @ self.positional_encoding_gaussian_matrix
-        projected = 2 * math.pi * projected
-        return torch.cat([projected.sin(), projected.cos()], dim=-1)
+        """coords01: [..., 2] as (x, y) in [0, 1] → [..., 2·num_pos_feats].
+
+        Computed in float32 whatever the model's dtype: the phases reach ~±30 rad, where float16 would
+        lose the encoding; the result is cast back to the input's dtype.
+        """
+        matrix = self.positional_encoding_gaussian_matrix.float()
+        projected = 2 * math.pi * ((2 * coords01.float() - 1) @ matrix)
+        return torch.cat([projected.sin(), projected.cos()], dim=-1).to(coords01.dtype)
 
     def dense(self, height: int, width: int) -> torch.Tensor:
         """Encoding of every cell centre of a height×width grid, shape [C, height, width]."""
         ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height
         xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width
-        grid = torch.stack([xs[None, :].expand(height, width), ys[:, None].expand(height, width)], dim=-1).to(
-            self.positional_encoding_gaussian_matrix.device
-        )
-        return self.encode(grid).permute(2, 0, 1)
+        grid = torch.stack([xs[None, :].expand(height, width), ys[:, None].expand(height, width)], dim=-1)
+        grid = grid.to(self.positional_encoding_gaussian_matrix.device)
+        dtype = self.positional_encoding_gaussian_matrix.dtype
+        return self.encode(grid).permute(2, 0, 1).to(dtype)

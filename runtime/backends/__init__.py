@@ -35,6 +35,12 @@ def load_backend(path: str | Path, backend: str = "torch") -> Backend:
         from .torch import TorchBackend
 
         return TorchBackend.from_checkpoint(path)
-    if backend in ("onnx", "coreml"):
-        raise NotImplementedError(f"the {backend} backend runs an export folder; it arrives with the exporters")
+    if backend == "onnx":
+        from .onnx import OnnxBackend
+
+        return OnnxBackend.from_folder(path)
+    if backend == "coreml":
+        from .coreml import CoreMLBackend
+
+        return CoreMLBackend.from_folder(path)
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

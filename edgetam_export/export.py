@@ -1,0 +1,214 @@
+"""Exporting every stage to the chosen formats, with a manifest, atomically.
+
+Everything is written to a staging folder beside the target and swapped into place at the end, so a
+failed export leaves the previous export (or nothing) behind, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reference_model import EdgeTAM, Stages, WeightsInfo
+
+from . import __version__
+from .examples import TRACE_SIZES, example_inputs
+from .registry import STAGES, model_sizes, resolve
+
+FORMATS = ("onnx", "coreml")
+DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ExportError(RuntimeError):
+    """An export that cannot proceed; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    formats: tuple[str, ...] = FORMATS
+    precision: dict[str, str] | None = None  # per format; defaults DEFAULT_PRECISION
+    cond_slots: int = 4  # Core ML: conditioning memories attended (the K temporally closest)
+    point_slots: int = 16  # Core ML: points per object and call (a box counts as two)
+    max_objects: int = 8  # Core ML: objects per call
+
+    def precision_of(self, fmt: str) -> str:
+        return (self.precision or {}).get(fmt, DEFAULT_PRECISION[fmt])
+
+    def coreml_capacities(self, config: dict) -> dict[str, int]:
+        # Pointers: the past conditioning frames (≤ K) plus up to max_obj_ptrs − 1 recent frames.
+        return {
+            "K": self.cond_slots,
+            "N": self.cond_slots + config["max_obj_ptrs_in_encoder"] - 1,
+            "P": self.point_slots,
+        }
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if file.is_file():
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def size_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def export_all(
+    model: EdgeTAM,
+    weights: WeightsInfo,
+    out: Path,
+    options: ExportOptions,
+    progress: Callable[[str, str, float], None] = lambda stage, fmt, seconds: None,
+) -> dict:
+    """Export every stage in every requested format to `out`; returns the manifest."""
+    out = Path(out)
+    if out.exists() and not (out / MANIFEST).exists() and any(out.iterdir()):
+        raise ExportError(f"{out} exists and is not an export folder; give an empty or new --out folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as exc:
+        raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from exc
+
+    try:
+        manifest = _export_into(model, weights, staging, options, progress)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _swap_into_place(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _export_into(model: EdgeTAM, weights: WeightsInfo, folder: Path, options: ExportOptions, progress) -> dict:
+    config = model.cfg.to_dict()
+    sizes = model_sizes(config)
+    stages = Stages(model).eval()
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "toolkit": {"name": "edgetam-export", "version": __version__},
+        "model": {"family": "edgetam", "config": config},
+        "weights": weights.to_dict(),
+        "preprocessing": {
+            "image_size": config["image_size"],
+            "resize": "bilinear, antialiased, on uint8 RGB (transformers' Sam2VideoProcessor), no aspect kept",
+            "scale": 1 / 255,
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+        },
+        "memory_bank": {
+            "recent_slots": config["num_maskmem"] - 1,
+            "memory_tokens": sizes["T"],
+            "memory_dim": sizes["M"],
+            "memory_dtype": "bfloat16",
+            "max_object_pointers": config["max_obj_ptrs_in_encoder"],
+        },
+        "formats": {},
+    }
+    for fmt in options.formats:
+        precision = options.precision_of(fmt)
+        (folder / fmt).mkdir()
+        if fmt == "onnx":
+            section = _export_onnx(stages, sizes, folder, precision, manifest, progress)
+        else:
+            section = _export_coreml(model, stages, sizes, folder, precision, manifest, options, progress)
+        manifest["formats"][fmt] = section
+    return manifest
+
+
+def _stage_entry(folder: Path, file: Path, stage: str, sizes: dict, seconds: float) -> dict:
+    spec = STAGES[stage]
+
+    def describe(specs):
+        return [{"name": t.name, "shape": list(resolve(t.shape, sizes)), "dtype": t.dtype} for t in specs]
+
+    return {
+        "file": str(file.relative_to(folder)),
+        "bytes": size_bytes(file),
+        "sha256": sha256_file(file),
+        "export_seconds": round(seconds, 2),
+        "inputs": describe(spec.inputs),
+        "outputs": describe(spec.outputs),
+    }
+
+
+def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, manifest: dict, progress) -> dict:
+    from .to_onnx import OPSET, contract_metadata, export_onnx
+
+    if precision != "fp32":
+        raise ExportError("ONNX export is float32 only for now; use --precision fp32 (Core ML defaults to fp16)")
+    entries = {}
+    for name, spec in STAGES.items():
+        start = time.perf_counter()
+        path = folder / "onnx" / f"{name}.onnx"
+        example = example_inputs(name, {**sizes, **TRACE_SIZES})
+        metadata = {
+            "edgetam.contract": contract_metadata(spec, sizes),
+            "edgetam.weights": json.dumps(manifest["weights"]),
+            "edgetam.toolkit_version": __version__,
+        }
+        export_onnx(getattr(stages, name), spec, example, path, metadata)
+        seconds = time.perf_counter() - start
+        entries[name] = _stage_entry(folder, path, name, sizes, seconds)
+        progress(name, "onnx", seconds)
+    return {
+        "precision": precision,
+        "opset": OPSET,
+        "capacities": {"B": None, "K": None, "N": None, "P": None},
+        "stages": entries,
+    }
+
+
+def _export_coreml(model, stages, sizes, folder, precision, manifest, options, progress) -> dict:
+    from .to_coreml import DEPLOYMENT_TARGET, export_coreml, export_image_encoder_image_input
+
+    caps = options.coreml_capacities(manifest["model"]["config"])
+    fixed = {**sizes, **caps}
+    metadata = {
+        "author": "edgetam-export (EdgeTAM: Zhou et al., 2025; Meta)",
+        "license": "Apache-2.0 (EdgeTAM weights: see the checkpoint's license)",
+        "version": __version__,
+        "weights": json.dumps(manifest["weights"]),
+    }
+    entries = {}
+    for name in STAGES:
+        start = time.perf_counter()
+        path = folder / "coreml" / f"{name}.mlpackage"
+        export_coreml(getattr(stages, name), STAGES[name], fixed, options.max_objects, path, precision, metadata)
+        seconds = time.perf_counter() - start
+        entries[name] = _stage_entry(folder, path, name, fixed, seconds)
+        progress(name, "coreml", seconds)
+    start = time.perf_counter()
+    image_path = folder / "coreml" / "image_encoder_rgb.mlpackage"
+    export_image_encoder_image_input(
+        stages.image_encoder, fixed, image_path, precision, metadata, IMAGENET_MEAN, IMAGENET_STD
+    )
+    progress("image_encoder (RGB image input)", "coreml", time.perf_counter() - start)
+    return {
+        "precision": precision,
+        "deployment_target": DEPLOYMENT_TARGET,
+        "capacities": {"B": [1, options.max_objects], **caps},
+        "stages": entries,
+        "image_encoder_rgb": {"file": str(image_path.relative_to(folder)), "bytes": size_bytes(image_path)},
+    }

@@ -1,0 +1,49 @@
+"""A readable summary of an export folder: contracts, sizes, parameters, op counts per stage."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+
+def onnx_summary(path: Path) -> tuple[int, Counter]:
+    """(parameter count, op counts) of an ONNX file."""
+    import numpy as np
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    return params, Counter(n.op_type for n in model.graph.node)
+
+
+def coreml_summary(path: Path) -> tuple[int | None, Counter]:
+    """(None, MIL op counts) of an .mlpackage (parameters are not itemized in the spec)."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(path))
+    ops: Counter = Counter()
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            ops.update(op.type for op in block.operations)
+    return None, ops
+
+
+def describe(folder: Path, manifest: dict) -> str:
+    lines = [
+        f"export {folder}  (toolkit {manifest['toolkit']['version']}, {manifest['model']['family']}, "
+        f"image {manifest['preprocessing']['image_size']}²)",
+        f"weights: {manifest['weights']}",
+    ]
+    for fmt, section in manifest["formats"].items():
+        caps = ", ".join(f"{k}={v if v is not None else 'any'}" for k, v in section["capacities"].items())
+        lines.append(f"\n{fmt} ({section['precision']}; capacities {caps})")
+        for stage, entry in section["stages"].items():
+            path = folder / entry["file"]
+            params, ops = onnx_summary(path) if fmt == "onnx" else coreml_summary(path)
+            top = ", ".join(f"{op}×{n}" for op, n in ops.most_common(6))
+            count = f"{params / 1e6:.2f} M params, " if params is not None else ""
+            lines.append(f"  {stage:<17} {entry['bytes'] / 1e6:7.1f} MB  {count}{sum(ops.values())} ops ({top})")
+            for kind in ("inputs", "outputs"):
+                for t in entry[kind]:
+                    lines.append(f"      {kind[:-1]:<6} {t['name']:<20} {t['dtype']:<8} {t['shape']}")
+    return "\n".join(lines)

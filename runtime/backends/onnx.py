@@ -1,0 +1,44 @@
+"""The onnx backend: onnxruntime on the CPU, one session per stage, read from an export folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..manifest import format_section, load_manifest
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, folder: Path, manifest: dict, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        section = format_section(manifest, "onnx", folder)
+        self.config = manifest["model"]["config"]
+        self.capacities = {k: v for k, v in section["capacities"].items() if k != "B"}
+        self.weights = manifest["weights"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        self.sessions = {}
+        for stage, entry in section["stages"].items():
+            path = folder / entry["file"]
+            if not path.is_file():
+                raise InputError(f"{folder} lacks {entry['file']}, listed in its manifest; export again")
+            self.sessions[stage] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, threads: int | None = None) -> OnnxBackend:
+        folder = Path(folder)
+        return cls(folder, load_manifest(folder), threads)
+
+    def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self.sessions[stage]
+        feed = {i.name: np.ascontiguousarray(inputs[i.name], dtype=np.float32) for i in session.get_inputs()}
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, feed), strict=True))
