@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from reference_model import EdgeTamConfig, Stages, synthetic_model
+from reference_model.hf_keys import original_to_hf
 
 SMALL = 512
 SEED = 1  # objects are present on most frames with this seed, so masks are compared, not placeholders
@@ -38,3 +39,15 @@ def original_small(small_model):
     predictor = build_original_predictor(SMALL)
     predictor.load_state_dict(small_model.state_dict(), strict=True)
     return predictor
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoint(small_model, tmp_path_factory):
+    """The synthetic weights as a Hugging Face checkpoint folder (config.json + model.safetensors)."""
+    from tests.oracles import build_hf_model
+
+    model, processor = build_hf_model(SMALL)
+    model.load_state_dict(original_to_hf(small_model.state_dict()), strict=True)
+    folder = tmp_path_factory.mktemp("hf_checkpoint")
+    model.save_pretrained(folder)
+    return folder, model, processor

@@ -17,25 +17,12 @@ import torch
 
 from edgetam_export.clip import synthetic_clip
 from reference_model import EdgeTamConfig, load_model
-from reference_model.hf_keys import original_to_hf
 from runtime import Tracker
 from runtime.backends.torch import TorchBackend
 from tests.conftest import SMALL
 from tests.scenarios import compare, propagation_only, run_hf, run_ours, scenarios
 
 REPORT = Path("build/parity")
-
-
-@pytest.fixture(scope="module")
-def hf_checkpoint(small_model, tmp_path_factory):
-    """The synthetic weights as a Hugging Face checkpoint folder (config.json + model.safetensors)."""
-    from tests.oracles import build_hf_model
-
-    model, processor = build_hf_model(SMALL)
-    model.load_state_dict(original_to_hf(small_model.state_dict()), strict=True)
-    folder = tmp_path_factory.mktemp("hf_checkpoint")
-    model.save_pretrained(folder)
-    return folder, model, processor
 
 
 def test_hf_folder_loads_to_the_same_weights(small_model, hf_checkpoint):
@@ -48,6 +35,21 @@ def test_hf_folder_loads_to_the_same_weights(small_model, hf_checkpoint):
         assert torch.equal(tensor, ours[key]), key
 
 
+def run_against_transformers(tracker, hf_checkpoint, name: str, height: int, width: int, tag: str) -> dict:
+    """Our runtime (`tracker`) against transformers on one scenario; figures saved under build/parity."""
+    torch.set_num_threads(2)
+    _, hf_model, processor = hf_checkpoint
+    scenario = scenarios(height, width)[name]
+    frames = synthetic_clip(scenario.num_frames, height, width)
+    ours = propagation_only(run_ours(tracker.start(frames), scenario), scenario)
+    figures = compare(ours, run_hf(hf_model, processor, frames, scenario))
+    REPORT.mkdir(parents=True, exist_ok=True)
+    label = f"{tag}_vs_transformers_{SMALL}_{name}_{height}x{width}"
+    (REPORT / f"{label}.json").write_text(json.dumps(figures, indent=2))
+    print(label, figures)
+    return figures
+
+
 @pytest.mark.parametrize(
     ("name", "height", "width"),
     [
@@ -57,16 +59,8 @@ def test_hf_folder_loads_to_the_same_weights(small_model, hf_checkpoint):
     ],
 )
 def test_against_transformers(name, height, width, hf_checkpoint):
-    torch.set_num_threads(2)
-    folder, hf_model, processor = hf_checkpoint
-    scenario = scenarios(height, width)[name]
-    frames = synthetic_clip(scenario.num_frames, height, width)
+    folder = hf_checkpoint[0]
     tracker = Tracker(TorchBackend(*load_model(folder, EdgeTamConfig(image_size=SMALL))))
-    ours = propagation_only(run_ours(tracker.start(frames), scenario), scenario)
-    ref = run_hf(hf_model, processor, frames, scenario)
-    figures = compare(ours, ref)
-    REPORT.mkdir(parents=True, exist_ok=True)
-    (REPORT / f"transformers_{SMALL}_{name}_{height}x{width}.json").write_text(json.dumps(figures, indent=2))
-    print(name, f"{height}x{width}", figures)
+    figures = run_against_transformers(tracker, hf_checkpoint, name, height, width, "torch")
     assert figures["min_iou"] >= 0.99, figures
     assert figures["max_rel_diff"] <= 1e-2, figures

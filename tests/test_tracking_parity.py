@@ -26,10 +26,12 @@ from tests.scenarios import compare, jpeg_roundtrip, run_original, run_ours, sce
 REPORT = Path("build/parity")
 
 
-def run_against_original(model, predictor, scenario, folder: Path) -> dict:
+def run_against_original(model, predictor, scenario, folder: Path, tracker=None, tag: str = "torch") -> dict:
+    """Our runtime (the torch backend on `model`, or `tracker`) against the original predictor."""
     torch.set_num_threads(2)
     frames = jpeg_roundtrip(synthetic_clip(scenario.num_frames, scenario.height, scenario.width), folder)
-    ours = run_ours(Tracker(TorchBackend(model, WeightsInfo("synthetic", seed=SEED))).start(frames), scenario)
+    tracker = tracker or Tracker(TorchBackend(model, WeightsInfo("synthetic", seed=SEED)))
+    ours = run_ours(tracker.start(frames), scenario)
     state = predictor.init_state(video_path=str(folder))
     size = model.cfg.image_size
     state["images"] = torch.from_numpy(np.concatenate([preprocess_frame(f, size) for f in frames]))
@@ -37,7 +39,7 @@ def run_against_original(model, predictor, scenario, folder: Path) -> dict:
     ref = run_original(predictor, state, scenario)
     figures = compare(ours, ref)
     REPORT.mkdir(parents=True, exist_ok=True)
-    tag = f"original_{size}_{scenario.name}_{scenario.height}x{scenario.width}"
+    tag = f"{tag}_vs_original_{size}_{scenario.name}_{scenario.height}x{scenario.width}"
     (REPORT / f"{tag}.json").write_text(json.dumps(figures, indent=2))
     print(tag, figures)
     return figures

@@ -1,0 +1,138 @@
+"""ONNX export: files, manifest and contracts; byte-identical re-export; the runtime on the exported
+graphs against the original and transformers; the CLI's export, verify and inspect."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from edgetam_export.cli import main
+from edgetam_export.examples import TRACE_SIZES, example_inputs
+from edgetam_export.export import ExportOptions, export_all, sha256_file
+from edgetam_export.registry import STAGES, model_sizes
+from edgetam_export.to_onnx import OPSET, export_onnx
+from reference_model import Stages, WeightsInfo
+from runtime import Tracker
+from runtime.backends.onnx import OnnxBackend
+from tests.conftest import SEED, SMALL
+from tests.scenarios import scenarios
+from tests.test_tracking_parity import check, run_against_original
+
+
+@pytest.fixture(scope="module")
+def export_dir(small_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "edgetam_512"
+    export_all(small_model, WeightsInfo("synthetic", seed=SEED), out, ExportOptions(formats=("onnx",)))
+    return out
+
+
+def test_manifest_and_files(export_dir, small_model):
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["model"]["family"] == "edgetam"
+    assert manifest["model"]["config"]["image_size"] == SMALL
+    assert manifest["weights"] == {"kind": "synthetic", "seed": SEED}
+    assert manifest["preprocessing"]["mean"] == [0.485, 0.456, 0.406]
+    assert manifest["memory_bank"]["recent_slots"] == 6 and manifest["memory_bank"]["memory_tokens"] == 512
+    section = manifest["formats"]["onnx"]
+    assert set(section["stages"]) == set(STAGES)
+    sizes = model_sizes(small_model.cfg.to_dict())
+    for name, entry in section["stages"].items():
+        path = export_dir / entry["file"]
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model, full_check=True)
+        assert model.opset_import[0].version >= OPSET
+        assert entry["sha256"] == sha256_file(path) and entry["bytes"] == path.stat().st_size
+        contract = json.loads({p.key: p.value for p in model.metadata_props}["edgetam.contract"])
+        assert (
+            [i["name"] for i in contract["inputs"]] == [i.name for i in model.graph.input] == STAGES[name].input_names
+        )
+        assert [o.name for o in model.graph.output] == STAGES[name].output_names
+        assert contract["inputs"][0]["shape"][-1] == entry["inputs"][0]["shape"][-1]
+        batch_dims = [d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param]
+        assert set(batch_dims) <= {"B", "K", "N", "P"}
+    assert sizes["F"] == SMALL // 16
+
+
+def test_reexport_gives_identical_bytes(export_dir, small_model, tmp_path):
+    stages = Stages(small_model).eval()
+    sizes = {**model_sizes(small_model.cfg.to_dict()), **TRACE_SIZES}
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    for name in ("mask_decoder", "memory_attention"):
+        path = tmp_path / f"{name}.onnx"
+        metadata = {p.key: p.value for p in onnx.load(str(export_dir / f"onnx/{name}.onnx")).metadata_props}
+        export_onnx(getattr(stages, name), STAGES[name], example_inputs(name, sizes), path, metadata)
+        assert sha256_file(path) == manifest["formats"]["onnx"]["stages"][name]["sha256"], name
+
+
+@pytest.mark.parametrize("name", list(scenarios(SMALL, SMALL)))
+def test_onnx_runtime_against_original(name, export_dir, small_model, original_small, tmp_path):
+    tracker = Tracker(OnnxBackend.from_folder(export_dir))
+    scenario = scenarios(SMALL, SMALL)[name]
+    check(run_against_original(small_model, original_small, scenario, tmp_path, tracker=tracker, tag="onnx"))
+
+
+def test_onnx_runtime_against_transformers(export_dir, hf_checkpoint):
+    from tests.test_hf_parity import run_against_transformers
+
+    figures = run_against_transformers(
+        Tracker(OnnxBackend.from_folder(export_dir)), hf_checkpoint, "click_and_box_two_objects", 360, 640, "onnx"
+    )
+    check(figures)
+
+
+def test_onnx_runtime_imports_no_torch(export_dir):
+    code = (
+        "import sys, numpy as np; from runtime import Tracker; "
+        f"s = Tracker.load({str(export_dir)!r}, backend='onnx').start([np.zeros((64, 96, 3), np.uint8)] * 2); "
+        "s.add_prompt(0, 1, points=[[10, 10]], labels=[1]); list(s.propagate()); "
+        "assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_cli_verify_passes_and_fails(export_dir, tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["verify", str(export_dir), "--frames", "3"])
+    assert ok.exit_code == 0, ok.output
+    assert "onnx    memory_attention" in ok.output and "min IoU" in ok.output and "all checks passed" in ok.output
+    # The same export claimed to come from other weights must fail the bars.
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "onnx").symlink_to(export_dir / "onnx")
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    manifest["weights"]["seed"] = SEED + 1
+    (wrong / "manifest.json").write_text(json.dumps(manifest))
+    bad = runner.invoke(main, ["verify", str(wrong), "--frames", "3"])
+    assert bad.exit_code == 1 and "FAIL" in bad.output
+
+
+def test_cli_inspect(export_dir):
+    result = CliRunner().invoke(main, ["inspect", str(export_dir)])
+    assert result.exit_code == 0, result.output
+    for stage in STAGES:
+        assert stage in result.output
+    assert "MB" in result.output and "M params" in result.output and "MatMul" in result.output
+
+
+def test_cli_export_errors(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", "--random-init", "--format", "tflite", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "tflite" in result.output
+    result = runner.invoke(main, ["export", "--format", "onnx", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "--checkpoint PATH or --random-init" in result.output
+    result = runner.invoke(main, ["export", "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "checkpoint not found" in result.output
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("mine")
+    result = runner.invoke(main, ["export", "--random-init", "--format", "onnx", "--out", str(occupied)])
+    assert result.exit_code == 1 and "not an export folder" in result.output
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+    result = runner.invoke(main, ["verify", str(tmp_path / "missing")])
+    assert result.exit_code == 1 and "not an export folder" in result.output
