@@ -166,6 +166,20 @@ def _trace(module: nn.Module, args: tuple[torch.Tensor, ...]) -> torch.jit.Scrip
         return torch.jit.trace(module.eval(), args, check_trace=False)
 
 
+def _batch_generic(traced, module: nn.Module, stage: Stage, sizes: dict[str, int]) -> bool:
+    """Whether a graph traced at B = 1 computes what the module computes at B = 2 (no batch size baked in)."""
+    example = example_inputs(stage.name, {**sizes, _BATCH: 2}, seed=1)
+    args = tuple(example[name] for name in stage.input_names)
+    with torch.no_grad():
+        want, got = module(*args), traced(*args)
+    want = (want,) if isinstance(want, torch.Tensor) else tuple(want)
+    got = (got,) if isinstance(got, torch.Tensor) else tuple(got)
+    return len(want) == len(got) and all(
+        w.shape == g.shape and torch.allclose(w, g, rtol=1e-4, atol=1e-4 * max(float(w.abs().max()), 1.0))
+        for w, g in zip(want, got)
+    )
+
+
 def _convert(traced, inputs, outputs, compute_precision):
     import coremltools as ct
 
@@ -256,13 +270,16 @@ def export_coreml(
     batch: dict = {"min": 1, "max": 1}
     mlmodel = None
     if _has_batch(stage) and max_objects > 1:
-        flexible = ct.RangeDim(1, max_objects, default=1, symbol=_BATCH)
-        try:
-            mlmodel = _convert(traced, tensor_inputs(flexible), outputs, compute_precision)
-            batch = {"min": 1, "max": max_objects}
-        except Exception as exc:  # noqa: BLE001 - a flexible B that fails falls back to B = 1 (recorded)
-            cause = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
-            batch["fixed_because"] = f"flexible B did not convert ({cause})"
+        if not _batch_generic(traced, module, stage, sizes):
+            batch["fixed_because"] = "the graph traced at B = 1 gives other results than the module at B = 2"
+        else:
+            flexible = ct.RangeDim(1, max_objects, default=1, symbol=_BATCH)
+            try:
+                mlmodel = _convert(traced, tensor_inputs(flexible), outputs, compute_precision)
+                batch = {"min": 1, "max": max_objects}
+            except Exception as exc:  # a flexible B that fails falls back to B = 1, and says why
+                cause = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+                batch["fixed_because"] = f"flexible B did not convert ({cause})"
     if mlmodel is None:
         try:
             mlmodel = _convert(traced, tensor_inputs(1), outputs, compute_precision)
@@ -417,7 +434,7 @@ def check_package(path: Path, stage: Stage, sizes: dict[str, int]) -> list[str]:
         return [f"{path} does not exist"]
     try:
         spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
-    except Exception as exc:  # noqa: BLE001 - any load failure is the one problem to report
+    except Exception as exc:  # any load failure is the one problem to report
         return [f"{path.name} does not load as a Core ML package: {exc}"]
     if spec.WhichOneof("Type") != "mlProgram":
         problems.append(f"model type is {spec.WhichOneof('Type')}, expected mlProgram")

@@ -71,12 +71,16 @@ def compare_stages(check: str, run, stages: Stages, sizes: dict, settings, passe
     return rows
 
 
-def verify_onnx(folder: Path, stages: Stages) -> list[Row]:
+def verify_onnx(folder: Path, stages: Stages, precision: str = "fp32") -> list[Row]:
     from runtime.backends.onnx import OnnxBackend
 
     backend = OnnxBackend.from_folder(folder)
     sizes = model_sizes(backend.config)
-    return compare_stages("onnx", backend.run, stages, sizes, CHECK_SIZES, lambda r, c, p: r <= ONNX_MAX_REL)
+    if precision == "fp16":
+        bar = lambda r, c, p: p >= FP16_MIN_PSNR and c >= FP16_MIN_COSINE  # noqa: E731
+    else:
+        bar = lambda r, c, p: r <= ONNX_MAX_REL  # noqa: E731
+    return compare_stages("onnx", backend.run, stages, sizes, CHECK_SIZES, bar)
 
 
 def fp16_estimate(stages: Stages) -> list[Row]:
