@@ -62,7 +62,7 @@ def test_reexport_gives_identical_bytes(export_dir, small_model, tmp_path):
     stages = Stages(small_model).eval()
     sizes = {**model_sizes(small_model.cfg.to_dict()), **TRACE_SIZES}
     manifest = json.loads((export_dir / "manifest.json").read_text())
-    for name in ("mask_decoder", "memory_attention"):
+    for name in STAGES:
         path = tmp_path / f"{name}.onnx"
         metadata = {p.key: p.value for p in onnx.load(str(export_dir / f"onnx/{name}.onnx")).metadata_props}
         export_onnx(getattr(stages, name), STAGES[name], example_inputs(name, sizes), path, metadata)
@@ -134,5 +134,9 @@ def test_cli_export_errors(tmp_path):
     result = runner.invoke(main, ["export", "--random-init", "--format", "onnx", "--out", str(occupied)])
     assert result.exit_code == 1 and "not an export folder" in result.output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    result = runner.invoke(main, ["export", "--random-init", "--format", "onnx", "--out", str(blocker / "out")])
+    assert result.exit_code == 1 and "cannot write to" in result.output
     result = runner.invoke(main, ["verify", str(tmp_path / "missing")])
     assert result.exit_code == 1 and "not an export folder" in result.output
