@@ -163,3 +163,75 @@ def inspect(folder: Path) -> None:
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(describe(folder, manifest))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, metavar="[MODEL] VIDEO", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder (replaced if from a run)")
+@click.option("--backend", type=click.Choice(["onnx", "coreml", "torch"]), help="default: onnx for an export folder")
+@click.option("--random-init", is_flag=True, help="synthetic torch weights instead of MODEL, for tests and demos")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the --random-init weights")
+@click.option("--image-size", type=int, default=1024, hidden=True, help="--random-init model input size")
+@click.option("--point", "points", multiple=True, metavar="X,Y[,LABEL]", help="click (label 1, or 0 negative); repeat")
+@click.option("--box", metavar="X0,Y0,X1,Y1", help="box in frame pixels")
+@click.option("--mask", type=click.Path(path_type=Path), metavar="PNG", help="non-zero pixels are the object")
+@click.option("--obj", type=click.IntRange(min=0), default=1, show_default=True, help="object id of the prompt")
+@click.option("--frame", type=click.IntRange(min=0), default=0, show_default=True, help="frame of the prompt")
+@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path), metavar="FILE.json", help="many prompts")
+@click.option("--reverse", is_flag=True, help="track backwards from the (last) prompted frame")
+@click.option("--max-frames", type=click.IntRange(min=1), help="track at most N frames, the prompted one included")
+@click.option("--stream", is_flag=True, help="push frames one by one through the streaming session")
+@click.option("--fps", type=float, help="overlay frame rate (default: the video's; 30 for a frame folder)")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
+def track(
+    paths, out, backend, random_init, seed, image_size, points, box, mask, obj, frame, prompts_file, **options
+) -> None:
+    """Track prompted objects through VIDEO (a video file or a folder of JPEG/PNG frames).
+
+    MODEL is an export folder (onnx backend by default) or a checkpoint (torch); with --random-init it is
+    left out. Prompts are in frame pixels: --point/--box/--mask for object --obj on frame --frame, or
+    --prompts FILE.json, a list like [{"frame": 0, "obj": 1, "points": [[x, y]], "labels": [1],
+    "box": [x0, y0, x1, y1], "mask": "m.png"}, ...]. Writes overlay.mp4, masks.npz and summary.json to --out.
+    """
+    from runtime.errors import InputError, SessionError
+
+    from . import track as tracking
+    from .video_io import open_video
+
+    if len(paths) != (1 if random_init else 2):
+        raise click.UsageError("give MODEL and VIDEO, or --random-init and VIDEO")
+    model, video_path = (None, paths[0]) if random_init else paths
+    if prompts_file is not None and (points or box is not None or mask is not None):
+        raise click.UsageError("give --prompts FILE.json or --point/--box/--mask, not both")
+    handled: tuple = (InputError, SessionError)
+    if tracking.resolve_backend(model, backend) == "torch":
+        from reference_model import CheckpointError  # the torch backend imports torch anyway
+
+        handled += (CheckpointError,)
+    try:
+        if prompts_file is not None:
+            prompts = tracking.read_prompts_file(prompts_file)
+        else:
+            parsed_box = tracking.parse_box(box) if box is not None else None
+            parsed = [tracking.parse_point(p) for p in points]
+            prompts = tracking.prompts_from_options(parsed, parsed_box, mask, obj, frame)
+        with open_video(video_path) as video:  # all input checks run before the model is loaded
+            checks = {k: options[k] for k in ("reverse", "max_frames", "stream", "fps")}
+            tracking.check_inputs(prompts, video, **checks)
+            tracking.check_output_dir(out)
+            tracker, source = tracking.load_tracker(
+                model, backend, random_init=random_init, seed=seed, image_size=image_size
+            )
+            result = tracking.track(tracker, video, prompts, out, model=source, **options)
+    except handled as exc:
+        raise click.ClickException(str(exc)) from exc
+    summary = result.summary
+    timings, weights = summary["timings"], summary["weights"] or {}
+    click.echo(
+        f"tracked {summary['tracking']['frames']} frames, {len({p.obj for p in prompts})} object(s) in "
+        f"{timings['tracking_seconds']:.1f} s ({timings['frames_per_second']} frames/s, "
+        f"{summary['model']['backend']} backend)"
+    )
+    if weights.get("kind") == "synthetic":
+        click.echo("  (synthetic weights: masks are not meaningful; give an export folder or a checkpoint)")
+    click.echo(f"masks: {result.masks}\nsummary: {result.out / tracking.SUMMARY}\noverlay: {result.overlay}")

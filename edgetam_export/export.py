@@ -187,7 +187,7 @@ def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, mani
 
 
 def _export_coreml(model, stages, sizes, folder, precision, manifest, options, progress) -> dict:
-    from .to_coreml import DEPLOYMENT_TARGET, export_coreml, export_image_encoder_image_input
+    from .to_coreml import DEPLOYMENT_TARGET, export_coreml, export_image_encoder_image_input, package_batch
 
     caps = options.coreml_capacities(manifest["model"]["config"])
     fixed = {**sizes, **caps}
@@ -203,7 +203,7 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
         path = folder / "coreml" / f"{name}.mlpackage"
         export_coreml(getattr(stages, name), STAGES[name], fixed, options.max_objects, path, precision, metadata)
         seconds = time.perf_counter() - start
-        entries[name] = _stage_entry(folder, path, name, fixed, seconds)
+        entries[name] = {**_stage_entry(folder, path, name, fixed, seconds), "batch": package_batch(path)}
         progress(name, "coreml", seconds)
     start = time.perf_counter()
     image_path = folder / "coreml" / "image_encoder_rgb.mlpackage"

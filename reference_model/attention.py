@@ -7,6 +7,8 @@ trace to fixed shapes and give the same result as leaving the padding out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,6 +56,7 @@ class Attention(nn.Module):
         bias: torch.Tensor | None = None,
         q_rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         k_rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rotate_keys: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
         q = self._split(self.q_proj(q))
         k = self._split(self.k_proj(k))
@@ -62,6 +65,8 @@ class Attention(nn.Module):
             q = apply_rope(q, *q_rope)
         if k_rope is not None:
             k = apply_rope(k, *k_rope)
+        if rotate_keys is not None:
+            k = rotate_keys(k)
         out = attend(q, k, v, bias)
         return self.out_proj(out.transpose(1, 2).flatten(2))
 
@@ -102,7 +107,7 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
+        # F.layer_norm converts to Core ML's fused layer_norm, which stays finite in float16 where a
+        # hand-written (x − mean)² would overflow for |x − mean| > 256.
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)

@@ -9,6 +9,8 @@ bias so that they weigh exactly nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -33,12 +35,14 @@ class MemoryAttentionLayer(nn.Module):
         memory_pos: torch.Tensor,
         memory_bias: torch.Tensor,
         q_rope: tuple[torch.Tensor, torch.Tensor],
-        k_rope: tuple[torch.Tensor, torch.Tensor],
+        rotate_memory_keys: Callable[[torch.Tensor], torch.Tensor],
     ) -> torch.Tensor:
         y = self.norm1(x)
         x = x + self.self_attn(y, y, y, q_rope=q_rope, k_rope=q_rope)
         y = self.norm2(x)
-        x = x + self.cross_attn_image(y, memory + memory_pos, memory, bias=memory_bias, q_rope=q_rope, k_rope=k_rope)
+        x = x + self.cross_attn_image(
+            y, memory + memory_pos, memory, bias=memory_bias, q_rope=q_rope, rotate_keys=rotate_memory_keys
+        )
         y = self.norm3(x)
         return x + self.linear2(torch.relu(self.linear1(y)))
 
@@ -57,10 +61,10 @@ class MemoryAttention(nn.Module):
         memory_pos: torch.Tensor,
         memory_bias: torch.Tensor,
         q_rope: tuple[torch.Tensor, torch.Tensor],
-        k_rope: tuple[torch.Tensor, torch.Tensor],
+        rotate_memory_keys: Callable[[torch.Tensor], torch.Tensor],
     ) -> torch.Tensor:
         """x, x_pos [B, HW, C]; memory, memory_pos [B, M, mem_dim]; memory_bias [B, 1, 1, M] → [B, HW, C]."""
         x = x + 0.1 * x_pos
         for layer in self.layers:
-            x = layer(x, memory, memory_pos, memory_bias, q_rope, k_rope)
+            x = layer(x, memory, memory_pos, memory_bias, q_rope, rotate_memory_keys)
         return self.norm(x)

@@ -105,8 +105,10 @@ class SpatialPerceiver(nn.Module):
         b, c, h, w = memory.shape
         g = self.grid
         win_h, win_w = h // g, w // g
-        # [B, C, g, win_h, g, win_w] → one row of win_h·win_w tokens per window, windows row-major.
-        windows = memory.reshape(b, c, g, win_h, g, win_w).permute(0, 2, 4, 3, 5, 1)
+        # One row of win_h·win_w tokens per window, windows row-major; written with rank ≤ 5 tensors
+        # so Core ML can keep the object batch flexible.
+        windows = memory.reshape(b * c, g, win_h, g, win_w).transpose(2, 3)
+        windows = windows.reshape(b, c, g * g, win_h * win_w).permute(0, 2, 3, 1)
         windows = windows.reshape(b * g * g, win_h * win_w, c)
         latents = self.latents_2d.unsqueeze(0).expand(b, -1, -1).reshape(b * g * g, 1, c)
         for layer in self.layers:

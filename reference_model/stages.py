@@ -20,7 +20,7 @@ from torch import nn
 from .attention import key_padding_bias
 from .edgetam import EdgeTAM
 from .position_encoding import sine_position_encoding_2d
-from .rope import axial_rope_angles, identity_tables, rope_tables
+from .rope import apply_rope, axial_rope_angles, identity_tables, rope_tables
 
 # The original writes this score into the masks of objects judged absent (it is also sigmoid ≈ 0).
 NO_OBJ_SCORE = -1024.0
@@ -57,22 +57,22 @@ class MemoryAttentionStage(nn.Module):
         self.ptr_tokens = cfg.ptr_tokens
         side, c, m = cfg.feat_size, cfg.hidden_dim, cfg.mem_dim
         curr_pos = sine_position_encoding_2d(side, side, c).flatten(1).transpose(0, 1)
-        self.register_buffer("curr_pos", curr_pos[None], persistent=False)
+        self.register_buffer("curr_pos", curr_pos[None])
 
         self.num_maskmem = cfg.num_maskmem
         self.mem_dim = m
         self.maskmem_tpos_enc = model.maskmem_tpos_enc
-        self.register_buffer("token_pos", model.spatial_perceiver.token_pos().detach(), persistent=False)
+        self.register_buffer("token_pos", model.spatial_perceiver.token_pos().detach())
 
         dim = c  # rotations act on the projected (C-wide) queries and keys
         q_cos, q_sin = rope_tables(axial_rope_angles(dim, side, side, cfg.rope_theta))
-        self.register_buffer("q_cos", q_cos, persistent=False)
-        self.register_buffer("q_sin", q_sin, persistent=False)
+        self.register_buffer("q_cos", q_cos)
+        self.register_buffer("q_sin", q_sin)
         g = cfg.mem_grid
         k_cos, k_sin = rope_tables(axial_rope_angles(dim, g, g, cfg.rope_theta))
         id_cos, id_sin = identity_tables(cfg.num_latents_1d, dim)
-        self.register_buffer("mem_cos", torch.cat([id_cos, k_cos]), persistent=False)  # one memory's tokens
-        self.register_buffer("mem_sin", torch.cat([id_sin, k_sin]), persistent=False)
+        self.register_buffer("mem_cos", torch.cat([id_cos, k_cos]))  # one memory's tokens
+        self.register_buffer("mem_sin", torch.cat([id_sin, k_sin]))
 
     def forward(
         self,
@@ -110,10 +110,16 @@ class MemoryAttentionStage(nn.Module):
             ],
             dim=1,
         )
-        # Keys: every memory slot rotated alike; pointer tokens unrotated (cos 1, sin 0).
-        slots, ptr_count = k + self.recent_slots, n * self.ptr_tokens
-        k_cos = torch.cat([self.mem_cos.repeat(slots, 1), torch.ones_like(self.q_cos[:1]).expand(ptr_count, -1)])
-        k_sin = torch.cat([self.mem_sin.repeat(slots, 1), torch.zeros_like(self.q_sin[:1]).expand(ptr_count, -1)])
+        spatial_tokens = (k + self.recent_slots) * t
+
+        def rotate_memory_keys(keys: torch.Tensor) -> torch.Tensor:
+            """Every memory slot rotated by the same per-memory table (broadcast, never tiled, so the
+            graphs hold one 512-token table); pointer tokens stay unrotated."""
+            b_k, heads, _, d = keys.shape
+            slots = keys[:, :, :spatial_tokens].reshape(b_k * heads, -1, t, d)  # rank ≤ 5 for Core ML
+            slots = apply_rope(slots, self.mem_cos, self.mem_sin).reshape(b_k, heads, spatial_tokens, d)
+            return torch.cat([slots, keys[:, :, spatial_tokens:]], dim=2)
+
         out = self.memory_attention(
             x,
             self.curr_pos,
@@ -121,7 +127,7 @@ class MemoryAttentionStage(nn.Module):
             pos[None],
             key_padding_bias(valid),
             (self.q_cos, self.q_sin),
-            (k_cos, k_sin),
+            rotate_memory_keys,
         )
         return out.transpose(1, 2).reshape(b, c, h, w)
 
@@ -191,7 +197,7 @@ class MemoryEncoderStage(nn.Module):
         self.scale, self.bias = cfg.sigmoid_scale_for_mem_enc, cfg.sigmoid_bias_for_mem_enc
         self.binarize_prompted = cfg.binarize_mask_from_pts_for_mem_enc
         pos = sine_position_encoding_2d(cfg.feat_size, cfg.feat_size, cfg.mem_dim)
-        self.register_buffer("mem_map_pos", pos[None], persistent=False)
+        self.register_buffer("mem_map_pos", pos[None])
 
     def forward(
         self, vision_feats: torch.Tensor, low_res_masks: torch.Tensor, is_prompted: torch.Tensor

@@ -236,6 +236,55 @@ def test_backend_module_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
 
+class _FakeModel:
+    """Stands in for a Core ML model: checks the batch it is given, returns 10 × the batched input."""
+
+    def __init__(self, max_batch: int) -> None:
+        self.max_batch, self.calls = max_batch, 0
+
+    def predict(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.calls += 1
+        assert feed["a"].shape[0] <= self.max_batch and feed["shared"].shape[0] == 1
+        return {"out": feed["a"] * 10}
+
+
+@pytest.mark.parametrize("max_batch, calls", [(1, 5), (2, 3), (8, 1)])
+def test_backend_calls_per_object_when_batch_is_fixed(max_batch, calls):
+    """A stage exported with B fixed at 1 (or a smaller range) is called in chunks; results are stacked."""
+    from runtime.backends.coreml import CoreMLBackend
+
+    backend = CoreMLBackend.__new__(CoreMLBackend)
+    model = _FakeModel(max_batch)
+    backend.models, backend.max_batch = {"s": model}, {"s": max_batch}
+    backend.inputs, backend.outputs, backend.batched = {"s": ["a", "shared"]}, {"s": ["out"]}, {"s": {"a"}}
+    a = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    out = backend.run("s", {"a": a, "shared": np.zeros((1, 2), np.float32), "unused": a})
+    np.testing.assert_array_equal(out["out"], a * 10)
+    assert model.calls == calls
+
+
+def test_frontend_fixes_convert_and_restore():
+    """The coremltools 9.0 gaps (numpy ≥ 2.4 casts, new_ones, `|`) convert, and the registry is restored."""
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
+
+    class Module(torch.nn.Module):
+        def forward(self, x):
+            ones = x.new_ones(x.shape[0], 3)
+            flags = (x[:, :3, 0, 0] > 0) | (x[:, 1:, 0, 0] < 0)
+            tokens = x.reshape(x.shape[0], int(x.shape[1] * x.shape[2]))  # aten::Int of a 1-element tensor
+            return tokens[:, :3] + ones + flags.float()
+
+    before = dict(_TORCH_OPS_REGISTRY.name_to_func_mapping)
+    traced = to_coreml._trace(Module(), (torch.randn(1, 4, 1, 1),))
+    shape = (ct.RangeDim(1, 4, default=1), 4, 1, 1)
+    inputs = [ct.TensorType(name="x", shape=shape, dtype=np.float32)]
+    outputs = [ct.TensorType(name="y", dtype=np.float32)]
+    mlmodel = to_coreml._convert(traced, inputs, outputs, ct.precision.FLOAT32)
+    assert [f.name for f in mlmodel.get_spec().description.output] == ["y"]
+    assert _TORCH_OPS_REGISTRY.name_to_func_mapping == before
+
+
 def _write_manifest(folder: Path, packages: dict[str, Path], small_stages, sizes) -> None:
     """A minimal export folder: the packages plus the manifest entries the backend reads."""
     import shutil
