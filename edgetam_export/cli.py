@@ -233,5 +233,5 @@ def track(
         f"{summary['model']['backend']} backend)"
     )
     if weights.get("kind") == "synthetic":
-        click.echo("  (synthetic weights: masks are not meaningful; give an export folder or a checkpoint)")
+        click.echo("  (synthetic weights: the masks show that the pipeline runs, not what EdgeTAM sees)")
     click.echo(f"masks: {result.masks}\nsummary: {result.out / tracking.SUMMARY}\noverlay: {result.overlay}")

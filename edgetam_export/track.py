@@ -482,9 +482,7 @@ def track(
         options = {"reverse": reverse, "stream": stream, "fps": fps, "max_frames": max_frames, "progress": progress}
         summary = _run(tracker, video, prompts, plan, staging, options, model or {})
         summary["timings"]["total_seconds"] = round(time.perf_counter() - started, 4)
-        (staging / SUMMARY).write_text(
-            json.dumps(summary, indent=1, allow_nan=False, ensure_ascii=False) + "\n", "utf-8"
-        )
+        (staging / SUMMARY).write_text(_dumps(summary), "utf-8")
         _swap_into_place(staging, out)
         staging = None
     finally:
@@ -493,6 +491,14 @@ def track(
         if opened:
             video.close()
     return TrackResult(out, out / OVERLAY, out / MASKS, summary)
+
+
+def _dumps(summary: dict) -> str:
+    """JSON with one line per frame (a long video's summary stays readable)."""
+    dump = lambda value, **kw: json.dumps(value, allow_nan=False, ensure_ascii=False, **kw)  # noqa: E731
+    head = dump({k: v for k, v in summary.items() if k != "frames"}, indent=1)
+    rows = ",\n  ".join(dump(row) for row in summary["frames"])
+    return f'{head[:-2]},\n "frames": [\n  {rows}\n ]\n}}\n'
 
 
 def _swap_into_place(staging: Path, out: Path) -> None:

@@ -115,9 +115,10 @@ class MemoryAttentionStage(nn.Module):
         def rotate_memory_keys(keys: torch.Tensor) -> torch.Tensor:
             """Every memory slot rotated by the same per-memory table (broadcast, never tiled, so the
             graphs hold one 512-token table); pointer tokens stay unrotated."""
-            b_k, heads, _, d = keys.shape
-            slots = keys[:, :, :spatial_tokens].reshape(b_k * heads, -1, t, d)  # rank ≤ 5 for Core ML
-            slots = apply_rope(slots, self.mem_cos, self.mem_sin).reshape(b_k, heads, spatial_tokens, d)
+            spatial = keys[:, :, :spatial_tokens]
+            # [B·heads, slots, T, d]: rank ≤ 5 through the rotation (Core ML), no traced batch constant (ONNX).
+            slots = spatial.flatten(0, 1).unflatten(1, (-1, t))
+            slots = apply_rope(slots, self.mem_cos, self.mem_sin).flatten(1, 2).view_as(spatial)
             return torch.cat([slots, keys[:, :, spatial_tokens:]], dim=2)
 
         out = self.memory_attention(

@@ -150,14 +150,19 @@ def test_mp4_outputs_match_the_runtime(tracker, mp4, tmp_path):
     assert summary["timings"]["frames_per_second"] > 0 and summary["timings"]["per_frame_ms_mean"] > 0
     assert summary["prompts"][1] == {"frame": 0, "obj": 2, "box": GREEN_BOX}
 
-    # the overlay: same frame count, size and rate as the input; masks tinted, the rest unchanged
+    # the overlay: same frame count, size and rate as the input, showing the blended masks. Compared in luma:
+    # yuv420p keeps colour at half resolution, and synthetic weights make speckled masks.
     overlay, rate = decode(result.overlay)
     assert len(overlay) == N and overlay[0].shape == (H, W, 3) and rate == FPS
-    for frame, tinted in zip(decoded, overlay):
-        diff = np.abs(frame.astype(int) - tinted.astype(int)).mean(axis=-1)
-        union = got[(0, 1)] | got[(0, 2)]
-        assert diff[~union].mean() < 4 < diff[got[(0, 1)]].mean()
-        break
+    colours = [tracking.object_colour(0), tracking.object_colour(1)]
+    for i, image in enumerate(overlay):
+        expected = tracking.blend(decoded[i], [got[(i, 1)], got[(i, 2)]], colours)
+        error, change = np.abs(luma(image) - luma(expected)).mean(), np.abs(luma(expected) - luma(decoded[i])).mean()
+        assert error < 4 and error < change / 2, (i, error, change)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
 def test_png_folder_reverse_with_a_prompts_file(tracker, png_dir, frames, tmp_path):
@@ -367,8 +372,8 @@ def test_lazy_video_decoding_matches_a_full_decode(tmp_path):
 def test_display_rotation_is_applied(tmp_path, frames):
     rotated = open_video(write_mp4(tmp_path / "portrait.mp4", frames[:2], rotation=90))
     assert (rotated.height, rotated.width) == (W, H)
-    upright = np.rot90(frames[0], 1).astype(int)  # 90° counter-clockwise, as a player shows it
-    assert np.abs(rotated[0].astype(int) - upright).mean() < 4
+    ccw, cw = (np.abs(rotated[0].astype(int) - np.rot90(frames[0], k)).mean() for k in (1, -1))
+    assert ccw < 8 and cw > 3 * ccw  # turned 90° counter-clockwise, as a player shows it (lossy, so roughly)
 
 
 def test_frame_folder_is_lazy_and_naturally_sorted(tmp_path, frames):
