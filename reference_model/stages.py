@@ -118,7 +118,7 @@ class MemoryAttentionStage(nn.Module):
             spatial = keys[:, :, :spatial_tokens]
             # [B·heads, slots, T, d]: rank ≤ 5 through the rotation (Core ML), no traced batch constant (ONNX).
             slots = spatial.flatten(0, 1).unflatten(1, (-1, t))
-            slots = apply_rope(slots, self.mem_cos, self.mem_sin).flatten(1, 2).view_as(spatial)
+            slots = apply_rope(slots, self.mem_cos, self.mem_sin).flatten(1, 2).reshape(spatial.shape)
             return torch.cat([slots, keys[:, :, spatial_tokens:]], dim=2)
 
         out = self.memory_attention(
