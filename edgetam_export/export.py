@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from reference_model import EdgeTAM, Stages, WeightsInfo
 from . import __version__
 from .examples import TRACE_SIZES, example_inputs
 from .registry import STAGES, model_sizes, resolve
+from .staging import staged_folder
 
 FORMATS = ("onnx", "coreml")
 DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
@@ -79,29 +78,10 @@ def export_all(
     out = Path(out)
     if out.exists() and not (out / MANIFEST).exists() and any(out.iterdir()):
         raise ExportError(f"{out} exists and is not an export folder; give an empty or new --out folder")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = out.parent / f".{out.name}.staging-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-    except OSError as exc:
-        raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from exc
-
-    try:
+    with staged_folder(out, ExportError) as staging:
         manifest = _export_into(model, weights, staging, options, progress)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        _swap_into_place(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return manifest
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _export_into(model: EdgeTAM, weights: WeightsInfo, folder: Path, options: ExportOptions, progress) -> dict:

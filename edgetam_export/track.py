@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
 import time
 import zipfile
@@ -48,6 +46,7 @@ import numpy as np
 from runtime.errors import InputError
 from runtime.prompts import mask_prompt, point_prompt
 
+from .staging import staged_folder
 from .video_io import OverlayWriter, VideoFrames, open_video
 
 SUMMARY, MASKS, OVERLAY = "summary.json", "masks.npz", "overlay.mp4"
@@ -468,26 +467,15 @@ def track(
     started = time.perf_counter()
     opened = not isinstance(video, VideoFrames)
     video = open_video(video) if opened else video
-    staging = None
     try:
         plan = check_inputs(prompts, video, reverse=reverse, max_frames=max_frames, stream=stream, fps=fps)
         out = check_output_dir(out)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir()
-        except OSError as exc:
-            raise InputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
-        options = {"reverse": reverse, "stream": stream, "fps": fps, "max_frames": max_frames, "progress": progress}
-        summary = _run(tracker, video, prompts, plan, staging, options, model or {})
-        summary["timings"]["total_seconds"] = round(time.perf_counter() - started, 4)
-        (staging / SUMMARY).write_text(_dumps(summary), "utf-8")
-        _swap_into_place(staging, out)
-        staging = None
+        with staged_folder(out, lambda message: InputError(f"--out {out}: {message}")) as staging:
+            options = {"reverse": reverse, "stream": stream, "fps": fps, "max_frames": max_frames, "progress": progress}
+            summary = _run(tracker, video, prompts, plan, staging, options, model or {})
+            summary["timings"]["total_seconds"] = round(time.perf_counter() - started, 4)
+            (staging / SUMMARY).write_text(_dumps(summary), "utf-8")
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
         if opened:
             video.close()
     return TrackResult(out, out / OVERLAY, out / MASKS, summary)
@@ -499,14 +487,6 @@ def _dumps(summary: dict) -> str:
     head = dump({k: v for k, v in summary.items() if k != "frames"}, indent=1)
     rows = ",\n  ".join(dump(row) for row in summary["frames"])
     return f'{head[:-2]},\n "frames": [\n  {rows}\n ]\n}}\n'
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _run(tracker, video, prompts, plan: Plan, folder: Path, options: dict, model: dict) -> dict:
