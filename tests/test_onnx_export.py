@@ -140,3 +140,45 @@ def test_cli_export_errors(tmp_path):
     assert result.exit_code == 1 and "cannot write to" in result.output
     result = runner.invoke(main, ["verify", str(tmp_path / "missing")])
     assert result.exit_code == 1 and "not an export folder" in result.output
+
+
+def test_onnx_stream_matches_offline(export_dir):
+    """A few dozen frames pushed one at a time give the offline session's masks, through ONNX."""
+    import numpy as np
+
+    from edgetam_export.clip import synthetic_clip
+
+    frames = synthetic_clip(24, 96, 128)
+    tracker = Tracker(OnnxBackend.from_folder(export_dir))
+    offline = tracker.start(frames)
+    offline.add_prompt(0, 1, points=[[40, 35]], labels=[1])
+    offline.add_prompt(0, 2, box=[70, 20, 100, 50])
+    expected = list(offline.propagate())
+    stream = tracker.start()
+    stream.push(frames[0])
+    stream.add_prompt(0, 1, points=[[40, 35]], labels=[1])
+    stream.add_prompt(0, 2, box=[70, 20, 100, 50])
+    for want, frame in zip(expected[1:], frames[1:], strict=True):
+        have = stream.push(frame)
+        np.testing.assert_array_equal(want.mask_logits > 0, have.mask_logits > 0)
+        np.testing.assert_allclose(want.mask_logits, have.mask_logits, atol=1e-5)
+    assert stream.stats()["frames_retained"] == 17
+
+
+def test_track_refuses_a_stale_export(export_dir, tmp_path):
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "onnx").symlink_to(export_dir / "onnx")
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    manifest["format_version"] = 0
+    (stale / "manifest.json").write_text(json.dumps(manifest))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (64, 48)).save(frames / "0000.png")
+    result = CliRunner().invoke(
+        main, ["track", str(stale), str(frames), "--point", "5,5", "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1 and "format_version 0" in result.output and "export again" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
