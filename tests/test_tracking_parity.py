@@ -73,7 +73,7 @@ def test_object_vanishes_and_returns(original_small, tmp_path):
         session.add_prompt(0, 1, points=[[0.3 * SMALL, 0.35 * SMALL]], labels=[1])
         scores = [float(r.object_score_logits[0]) for r in session.propagate()]
         assert scores[0] > 0 and min(scores) < 0 and scores[-1] > 0, scores  # the fixture shows a return
-        check(run_against_original(model, original_small, scenario, tmp_path))
+        check(run_against_original(model, original_small, scenario, tmp_path, tag="torch_seed3"))
     finally:
         original_small.load_state_dict(synthetic_model(SEED, EdgeTamConfig(image_size=SMALL))[0].state_dict())
 
