@@ -17,18 +17,18 @@ from pathlib import Path
 import torch
 
 from reference_model import EdgeTAM, Stages, WeightsInfo
+from reference_model.checkpoint import sha256_of
+from runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 from . import __version__
 from .examples import TRACE_SIZES, example_inputs
-from .registry import STAGES, model_sizes, resolve
+from .registry import STAGES, contract, model_sizes
 from .staging import staged_folder
 
 FORMATS = ("onnx", "coreml")
 DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ExportError(RuntimeError):
@@ -56,10 +56,12 @@ class ExportOptions:
 
 
 def sha256_file(path: Path) -> str:
+    """sha256 of a file, or of a package folder's files in name order."""
+    if not path.is_dir():
+        return sha256_of(path)
     digest = hashlib.sha256()
-    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-        if file.is_file():
-            digest.update(file.read_bytes())
+    for file in sorted(f for f in path.rglob("*") if f.is_file()):
+        digest.update(bytes.fromhex(sha256_of(file)))
     return digest.hexdigest()
 
 
@@ -121,18 +123,14 @@ def _export_into(model: EdgeTAM, weights: WeightsInfo, folder: Path, options: Ex
 
 
 def _stage_entry(folder: Path, file: Path, stage: str, sizes: dict, seconds: float, dtype: str | None = None) -> dict:
-    spec = STAGES[stage]
-
-    def describe(specs):
-        return [{"name": t.name, "shape": list(resolve(t.shape, sizes)), "dtype": dtype or t.dtype} for t in specs]
-
+    record = contract(STAGES[stage], sizes, dtype)
     return {
         "file": str(file.relative_to(folder)),
         "bytes": size_bytes(file),
         "sha256": sha256_file(file),
         "export_seconds": round(seconds, 2),
-        "inputs": describe(spec.inputs),
-        "outputs": describe(spec.outputs),
+        "inputs": record["inputs"],
+        "outputs": record["outputs"],
     }
 
 

@@ -132,3 +132,26 @@ def model_sizes(config: dict) -> dict[str, int]:
 def resolve(shape: tuple[str | int, ...], sizes: dict[str, int]) -> tuple[str | int, ...]:
     """Replace config-derived symbols by numbers; capacity and batch symbols stay symbolic if not given."""
     return tuple(sizes.get(d, d) if isinstance(d, str) else d for d in shape)
+
+
+def describe(specs: tuple[Tensor, ...], sizes: dict[str, int], dtype: str | None = None) -> list[dict]:
+    """Tensors as they are recorded in manifests and model metadata (shapes resolved where known)."""
+    return [
+        {
+            "name": t.name,
+            "shape": list(resolve(t.shape, sizes)),
+            "dtype": dtype or t.dtype,
+            "description": t.description,
+        }
+        for t in specs
+    ]
+
+
+def contract(stage: Stage, sizes: dict[str, int], dtype: str | None = None, **extra: object) -> dict:
+    """A stage's contract for given sizes: the one record the manifest, ONNX and Core ML metadata share."""
+    return {
+        "stage": stage.name,
+        **extra,
+        "inputs": describe(stage.inputs, sizes, dtype),
+        "outputs": describe(stage.outputs, sizes, dtype),
+    }

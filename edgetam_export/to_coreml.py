@@ -50,7 +50,7 @@ from torch import nn
 
 from . import __version__
 from .examples import example_inputs
-from .registry import STAGES, Stage, resolve
+from .registry import STAGES, Stage, contract, resolve
 
 DEPLOYMENT_TARGET = "iOS17"
 # Spec version and MIL opset of the deployment target (iOS 17 = Core ML 7 = specification version 8).
@@ -150,16 +150,7 @@ def _description(tensor, sizes: dict[str, int], batch_max: int) -> str:
 
 def contract_json(stage: Stage, sizes: dict[str, int], batch: dict) -> str:
     """The stage contract stored in a package: registry names, shapes (B symbolic), dtypes, descriptions."""
-
-    def describe(specs):
-        return [
-            {"name": t.name, "shape": list(resolve(t.shape, sizes)), "dtype": t.dtype, "description": t.description}
-            for t in specs
-        ]
-
-    return json.dumps(
-        {"stage": stage.name, "batch": batch, "inputs": describe(stage.inputs), "outputs": describe(stage.outputs)}
-    )
+    return json.dumps(contract(stage, sizes, batch=batch))
 
 
 def _compute_precision(stage: str, precision: str):

@@ -13,7 +13,7 @@ import onnx
 import torch
 from torch import nn
 
-from .registry import CAPACITY_AXES, Stage
+from .registry import CAPACITY_AXES, Stage, contract
 
 OPSET = 18
 DYNAMIC = ("B", *CAPACITY_AXES)
@@ -75,13 +75,5 @@ def export_onnx(
 
 
 def contract_metadata(stage: Stage, sizes: dict[str, int]) -> str:
-    """The stage contract as stored in metadata_props and the manifest (JSON)."""
-    from .registry import resolve
-
-    def describe(specs):
-        return [
-            {"name": t.name, "shape": list(resolve(t.shape, sizes)), "dtype": t.dtype, "description": t.description}
-            for t in specs
-        ]
-
-    return json.dumps({"stage": stage.name, "inputs": describe(stage.inputs), "outputs": describe(stage.outputs)})
+    """The stage contract as stored in metadata_props (JSON)."""
+    return json.dumps(contract(stage, sizes))

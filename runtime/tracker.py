@@ -91,6 +91,7 @@ class Session:
         cfg = tracker.config
         self.cfg = cfg
         self.image_size: int = cfg["image_size"]
+        self.low_res_size: int = 4 * (self.image_size // cfg["backbone_stride"])  # side of the decoder's masks
         self.streaming = frames is None
         self._frames: Sequence[np.ndarray] | list[np.ndarray] = [] if frames is None else frames
         self.height = self.width = 0
@@ -289,7 +290,7 @@ class Session:
         if n_points:
             point_coords[:, :n_points] = coords
             point_labels[:, :n_points] = codes
-        low = 4 * (self.image_size // self.cfg["backbone_stride"])
+        low = self.low_res_size
         flag = lambda v: np.full((b, 1), float(v), np.float32)  # noqa: E731
         return self.backend.run(
             "mask_decoder",
@@ -352,7 +353,7 @@ class Session:
             binary = (resize_bilinear_antialias(binary, s, s) >= 0.5).astype(np.float32)
         present = bool(binary.any())
         high_res = binary * np.float32(MASK_PROMPT_SCALE) + np.float32(MASK_PROMPT_BIAS)
-        low = 4 * (s // self.cfg["backbone_stride"])
+        low = self.low_res_size
         low_res = resize_bilinear_antialias(high_res, low, low)[None, None].astype(np.float32)
         mask_input = self.backend.run("mask_prompt", {"mask": binary[None, None]})["mask_input"]
         out = self._decode(feats, feats["vision_feats"], mask_input=mask_input, object_absent=not present)
@@ -468,7 +469,7 @@ class Session:
     def _consolidate_frame(self, frame_idx: int, key: str) -> FrameMemory:
         n = len(self._objects)
         c = self.cfg["hidden_dim"]
-        low = 4 * (self.image_size // self.cfg["backbone_stride"])
+        low = self.low_res_size
         feats = self._image_features(frame_idx)
         low_res = np.full((n, 1, low, low), NO_OBJ_SCORE, np.float32)
         obj_ptr = np.full((n, c), NO_OBJ_SCORE, np.float32)

@@ -19,6 +19,7 @@ from PIL import Image
 from reference_model import EdgeTamConfig, synthetic_model
 from reference_model.hf_keys import hf_to_original, original_to_hf
 from tests.oracles import build_hf_model, build_original_predictor
+from tests.parity import iou, rel_diff
 
 IMAGE_SIZE = 512
 VIDEO_H, VIDEO_W = 240, 320  # non-square, smaller than the model input: tests prompt and mask rescaling
@@ -69,15 +70,6 @@ def load_same_weights(original, hf_model, seed: int) -> dict[str, torch.Tensor]:
     return state
 
 
-def iou(a: torch.Tensor, b: torch.Tensor) -> float:
-    union = ((a > 0) | (b > 0)).sum().item()
-    return 1.0 if union == 0 else ((a > 0) & (b > 0)).sum().item() / union
-
-
-def rel_max_diff(ref: torch.Tensor, other: torch.Tensor) -> float:
-    return ((ref - other).abs().max() / ref.std().clamp_min(1e-12)).item()
-
-
 def test_key_map_round_trip_is_exact(oracles):
     original, hf_model, _ = oracles
     state = load_same_weights(original, hf_model, seed=0)
@@ -114,7 +106,7 @@ def test_image_encoder_features_agree(oracles, clip):
             (ref["vision_pos_enc"][level], out.fpn_position_encoding[level]),
         ):
             hf_t = hf_flat.permute(1, 2, 0).reshape(ref_t.shape)  # (HW, B, C) -> (B, C, H, W)
-            assert rel_max_diff(ref_t, hf_t) <= 1e-4, f"level {level}: {rel_max_diff(ref_t, hf_t):.2e}"
+            assert rel_diff(hf_t, ref_t) <= 1e-4, f"level {level}: {rel_diff(hf_t, ref_t):.2e}"
 
 
 def run_hf(hf_model, processor, decoded, click) -> dict[int, torch.Tensor]:
@@ -159,7 +151,7 @@ def test_tracking_masks_agree(oracles, clip):
     for f in range(NUM_FRAMES):
         a, b = ref[f], got[f]
         assert a.shape == b.shape == (1, 1, VIDEO_H, VIDEO_W)
-        frame_iou, rel = iou(a, b), rel_max_diff(a, b)
+        frame_iou, rel = iou(a, b), rel_diff(b, a)
         report.append(f"frame {f}: IoU {frame_iou:.4f} max|diff|/std {rel:.1e} fg {(a > 0).float().mean():.2f}")
         assert frame_iou >= 0.99, "\n".join(report)
         assert rel <= 1e-2, "\n".join(report)
