@@ -235,3 +235,78 @@ def track(
     if weights.get("kind") == "synthetic":
         click.echo("  (synthetic weights: the masks show that the pipeline runs, not what EdgeTAM sees)")
     click.echo(f"masks: {result.masks}\nsummary: {result.out / tracking.SUMMARY}\noverlay: {result.overlay}")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("build/bench"),
+    show_default=True,
+    help="report folder: bench.json, bench.md, bench.png (replaced)",
+)
+@click.option("--backend", type=click.Choice(["onnx", "coreml"]), default="onnx", show_default=True)
+@click.option(
+    "--compute-units",
+    "units",
+    multiple=True,
+    type=click.Choice(["CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL"]),
+    help="coreml: repeatable; default all four, one report folder each under --out",
+)
+@click.option("--runs", type=click.IntRange(min=2), default=10, show_default=True, help="timed runs per stage")
+@click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True, help="untimed runs first")
+@click.option("--frames", type=click.IntRange(min=2), default=8, show_default=True, help="tracked frames timed")
+@click.option("--objects", default="1,2,4", show_default=True, help="object counts, comma-separated")
+@click.option(
+    "--baselines/--no-baselines",
+    default=True,
+    show_default=True,
+    help="also time transformers' eager model and the original code (when installed)",
+)
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="the checkpoint the export was made from")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all cores)")
+def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines, checkpoint, threads) -> None:
+    """Benchmark an export folder: per stage latency, FLOPs, size and memory; per tracked frame for 1, 2 and
+    4 objects; side by side with transformers' eager model and the original code. Prints the table and
+    writes bench.json, bench.md and bench.png."""
+    from benchmarks import baselines as base
+    from benchmarks.report import markdown
+    from benchmarks.run import BenchSettings, run_benchmark, write_report
+    from runtime.errors import InputError
+    from runtime.manifest import load_manifest
+
+    try:
+        counts = tuple(int(n) for n in objects.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{objects!r} is not a list like 1,2,4", param_hint="--objects") from None
+    if not counts or min(counts) < 1 or max(counts) > 6:
+        raise click.BadParameter(
+            "object counts must be between 1 and 6 (the clip has 6 clicks)", param_hint="--objects"
+        )
+    try:
+        load_manifest(folder)
+        if backend == "coreml":
+            from benchmarks.coreml import SETTINGS, check_platform
+
+            check_platform()
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    jobs = [(None, out)] if backend == "onnx" else [(u, out / u) for u in (units or SETTINGS)]
+    for unit, target in jobs:
+        settings = BenchSettings(
+            folder,
+            backend=backend,
+            compute_units=unit,
+            warmup=warmup,
+            runs=runs,
+            tracked_frames=frames,
+            objects=counts,
+            baselines=(base.TRANSFORMERS, base.ORIGINAL) if baselines else (),
+            threads=threads,
+            checkpoint=checkpoint,
+        )
+        report = run_benchmark(settings, say=click.echo)
+        write_report(report, target)
+        click.echo("\n" + markdown(report))
+        click.echo(f"wrote {target / 'bench.json'}, bench.md and bench.png")

@@ -34,7 +34,7 @@ def small_stages(small_model) -> Stages:
 
 @pytest.fixture(scope="session")
 def original_small(small_model):
-    from tests.oracles import build_original_predictor
+    from benchmarks.oracles import build_original_predictor
 
     predictor = build_original_predictor(SMALL)
     predictor.load_state_dict(small_model.state_dict(), strict=True)
@@ -44,7 +44,7 @@ def original_small(small_model):
 @pytest.fixture(scope="session")
 def hf_checkpoint(small_model, tmp_path_factory):
     """The synthetic weights as a Hugging Face checkpoint folder (config.json + model.safetensors)."""
-    from tests.oracles import build_hf_model
+    from benchmarks.oracles import build_hf_model
 
     model, processor = build_hf_model(SMALL)
     model.load_state_dict(original_to_hf(small_model.state_dict()), strict=True)

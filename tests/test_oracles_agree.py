@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmarks.oracles import build_hf_model, build_original_predictor
 from reference_model import EdgeTamConfig, synthetic_model
 from reference_model.hf_keys import hf_to_original, original_to_hf
-from tests.oracles import build_hf_model, build_original_predictor
 from tests.parity import iou, rel_diff
 
 IMAGE_SIZE = 512

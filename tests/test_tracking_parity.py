@@ -80,7 +80,7 @@ def test_object_vanishes_and_returns(original_small, tmp_path):
 
 def test_real_size_1024(tmp_path):
     """The real EdgeTAM input size, two objects (click and box), forward tracking."""
-    from tests.oracles import build_original_predictor
+    from benchmarks.oracles import build_original_predictor
 
     model, _ = synthetic_model(SEED)
     predictor = build_original_predictor(1024)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,9 @@ def require_macos(platform: str | None = None) -> None:
 class CoreMLBackend:
     name = "coreml"
 
-    def __init__(self, folder: Path, manifest: dict, compute_units: str = "ALL") -> None:
+    def __init__(
+        self, folder: Path, manifest: dict, compute_units: str = "ALL", stages: Sequence[str] | None = None
+    ) -> None:
         require_macos()
         try:
             import coremltools as ct
@@ -57,6 +60,8 @@ class CoreMLBackend:
         self.batched: dict[str, set[str]] = {}  # inputs whose first axis is the object batch
         self.outputs: dict[str, list[str]] = {}
         for stage, entry in section["stages"].items():
+            if stages is not None and stage not in stages:
+                continue
             path = folder / entry["file"]
             if not path.exists():
                 raise InputError(f"{folder} lacks {entry['file']}, listed in its manifest; export again")
@@ -70,10 +75,13 @@ class CoreMLBackend:
             self.batched[stage] = {i["name"] for i in entry["inputs"] if i["shape"] and i["shape"][0] == "B"}
 
     @classmethod
-    def from_folder(cls, folder: str | Path, compute_units: str = "ALL") -> CoreMLBackend:
+    def from_folder(
+        cls, folder: str | Path, compute_units: str = "ALL", stages: Sequence[str] | None = None
+    ) -> CoreMLBackend:
+        """Models for every stage of the export, or only for `stages`, on the given compute units."""
         require_macos()
         folder = Path(folder)
-        return cls(folder, load_manifest(folder), compute_units)
+        return cls(folder, load_manifest(folder), compute_units, stages)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         model = self.models[stage]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,32 +12,50 @@ from ..errors import InputError
 from ..manifest import format_section, load_manifest
 
 
+def session_options(threads: int | None = None):
+    """The options every stage session runs with (the benchmark's GEMM probe uses them too)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: fp16 graphs log harmless constant-folding notes
+    # Stages run one after another, each with its own pool: threads left spinning after one stage steal
+    # the cores from the next (at 256², a tracked frame took 2× longer with spinning on).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OnnxBackend:
     name = "onnx"
 
-    def __init__(self, folder: Path, manifest: dict, threads: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, manifest: dict, threads: int | None = None, stages: Sequence[str] | None = None
+    ) -> None:
         import onnxruntime as ort
 
         section = format_section(manifest, "onnx", folder)
         self.config = manifest["model"]["config"]
         self.capacities = {k: v for k, v in section["capacities"].items() if k != "B"}
         self.weights = manifest["weights"]
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: fp16 graphs log harmless constant-folding notes
+        options = session_options(threads)
         self.sessions = {}
         for stage, entry in section["stages"].items():
+            if stages is not None and stage not in stages:
+                continue
             path = folder / entry["file"]
             if not path.is_file():
                 raise InputError(f"{folder} lacks {entry['file']}, listed in its manifest; export again")
             self.sessions[stage] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     @classmethod
-    def from_folder(cls, folder: str | Path, threads: int | None = None) -> OnnxBackend:
+    def from_folder(
+        cls, folder: str | Path, threads: int | None = None, stages: Sequence[str] | None = None
+    ) -> OnnxBackend:
+        """Sessions for every stage of the export, or only for `stages`."""
         folder = Path(folder)
-        return cls(folder, load_manifest(folder), threads)
+        return cls(folder, load_manifest(folder), threads, stages)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.sessions[stage]

@@ -1,4 +1,5 @@
-"""Test-only builders for the two EdgeTAM oracles and the order-one synthetic weights.
+"""Builders for the two EdgeTAM implementations this toolkit is compared with: the tests' oracles and
+the benchmark's baselines.
 
 * ``build_original_predictor``: Meta's EdgeTAM ``SAM2VideoPredictor`` (module ``sam2`` from the
   ``edgetam-dimos`` wheel, config ``configs/edgetam.yaml``), with the two fixes from TESTING.md.
@@ -7,7 +8,9 @@
 
 Weights come from ``reference_model.synthetic_model`` (the product's order-one recipe), loaded by name.
 Both builders accept ``image_size`` = any multiple of 256 (256, 512, 768, 1024); every size that
-follows from it is set consistently (see ``derived_sizes``). Never imported by the product.
+follows from it is set consistently (see ``derived_sizes``). Their packages (``edgetam-dimos``,
+``transformers``, ``timm``) are test extras: only the tests and ``edgetam-export bench`` import this
+module, and the benchmark skips a baseline whose package is missing.
 """
 
 from __future__ import annotations

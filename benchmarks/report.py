@@ -1,0 +1,154 @@
+"""The benchmark report: targets judged from the measurements, a Markdown rendering, and a consistency check.
+
+The targets are those of the benchmarks issue. They are judged here, in the report, from figures measured
+in the same run: speed is asserted by the benchmark, never by a timed unit test.
+"""
+
+from __future__ import annotations
+
+import math
+
+FORMAT_VERSION = 1
+PER_FRAME_STAGES = ("image_encoder", "memory_attention", "mask_decoder", "memory_encoder")
+PER_OBJECT_STAGES = PER_FRAME_STAGES[1:]
+ROOFLINE_LIMIT = 1.15  # measured / (counted FLOPs ÷ measured GEMM rate)
+SPEEDUP_LIMIT = 1.3  # over transformers' eager model, one object
+IOU_LIMIT = 0.99
+
+
+def _target(target: str, value: float | None, limit: float, higher_is_better: bool = False) -> dict:
+    met = value is not None and (value >= limit if higher_is_better else value <= limit)
+    return {"target": target, "value": value, "limit": limit, "met": bool(met)}
+
+
+def judge_targets(report: dict) -> list[dict]:
+    targets = []
+    for row in report["stages"]:
+        if row["stage"] in PER_FRAME_STAGES:
+            targets.append(_target(f"{row['stage']} within {ROOFLINE_LIMIT}× of roofline", row["vs_roofline"], 1.15))
+    frames = {f["objects"]: f for f in report["frames"]}
+    if 1 in frames:
+        targets.append(_target(f"tracked frame within {ROOFLINE_LIMIT}× of roofline", frames[1]["vs_roofline"], 1.15))
+    for base in report["baselines"]:
+        if base["name"] == "transformers eager" and base["objects"] == 1 and base["status"] == "measured":
+            targets.append(_target("speedup over transformers eager", base["speedup"], SPEEDUP_LIMIT, True))
+            targets.append(_target("min IoU vs transformers eager", base["min_iou"], IOU_LIMIT, True))
+    for n, frame in sorted(frames.items()):
+        once = frame["calls"].get("image_encoder") == [1] and frame["calls_same_every_frame"]
+        batched = all(frame["calls"].get(s) == [n] for s in PER_OBJECT_STAGES)
+        targets.append(
+            _target(
+                f"{n} object(s): image encoder once, per-object stages one call of {n}",
+                float(once and batched),
+                1.0,
+                True,
+            )
+        )
+        if frame["bound_ms"] is not None:
+            targets.append(
+                _target(
+                    f"{n} objects within encoder + {n}× per-object stages (ms)", frame["median_ms"], frame["bound_ms"]
+                )
+            )
+    return targets
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown(report: dict) -> str:
+    s, m = report["setting"], report["machine"]
+    units = f" ({s['compute_units']})" if s.get("compute_units") else ""
+    lines = [
+        f"### EdgeTAM benchmark: {s['backend']}{units} {s['precision']}, {s['image_size']}², {s['threads']} threads",
+        "",
+        f"{m['cpu']} ({m['cores']} cores, {_fmt(m['memory_gb'])} GB), {m['os']}; {report['created']}. "
+        f"GEMM rate ({report['gemm']['m']}³ fp32 MatMul, same runtime): {report['gemm']['gflop_per_s']:.1f} GFLOP/s. "
+        f"Latency: median and p90 of {s['runs']} runs after {s['warmup']} warm-up runs.",
+        "",
+        "| stage (batch 1) | GFLOP (attention) | params M | file MB | median ms | p90 ms | roofline ms | × roofline "
+        "| peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report["stages"]:
+        lines.append(
+            f"| {r['stage']} | {r['gflop']:.2f} ({r['attention_gflop']:.1f}) | {r['params_m']:.2f} "
+            f"| {r['file_mb']:.1f} "
+            f"| {_fmt(r['median_ms'])} | {_fmt(r['p90_ms'])} | {_fmt(r['roofline_ms'])} | {_fmt(r['vs_roofline'], 2)} "
+            f"| {_fmt(r['peak_rss_mb'], 0)} |"
+        )
+    names = sorted({b["name"] for b in report["baselines"]})
+    head = "| objects | first frame ms | tracked median ms | p90 ms | GFLOP | roofline ms | × roofline |"
+    lines += ["", head + "".join(f" {n} ms (speedup, min IoU) |" for n in names)]
+    lines.append("| --- " * (7 + len(names)) + "|")
+    for f in report["frames"]:
+        row = (
+            f"| {f['objects']} | {_fmt(f['first_frame_ms'])} | {_fmt(f['median_ms'])} | {_fmt(f['p90_ms'])} "
+            f"| {f['gflop']:.1f} | {_fmt(f['roofline_ms'])} | {_fmt(f['vs_roofline'], 2)} |"
+        )
+        for n in names:
+            b = next((b for b in report["baselines"] if b["name"] == n and b["objects"] == f["objects"]), None)
+            if b is None:
+                row += " – |"
+            elif b["status"] != "measured":
+                row += f" {b['status']} |"
+            else:
+                row += f" {_fmt(b['median_ms'])} (×{b['speedup']:.2f}, {b['min_iou']:.4f}) |"
+        lines.append(row)
+    lines += ["", "| target | value | limit | met |", "| --- | --- | --- | --- |"]
+    for t in report["targets"]:
+        lines.append(f"| {t['target']} | {_fmt(t['value'], 3)} | {t['limit']} | {'yes' if t['met'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def check_report(report: dict) -> list[str]:
+    """Problems that make a report incomplete or inconsistent (empty when it is sound)."""
+    problems = []
+    for key in ("format_version", "created", "machine", "setting", "gemm", "stages", "frames", "baselines", "targets"):
+        if key not in report:
+            problems.append(f"missing {key}")
+    if problems:
+        return problems
+    rate = report["gemm"]["gflop_per_s"]
+
+    def positive(where: str, value: object) -> None:
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            problems.append(f"{where} is {value!r}, not a positive number")
+
+    positive("gemm rate", rate)
+    stages = [r["stage"] for r in report["stages"]]
+    for name in PER_FRAME_STAGES:
+        if name not in stages:
+            problems.append(f"stage {name} missing")
+    for r in report["stages"]:
+        for key in ("median_ms", "p90_ms", "gflop", "params_m", "file_mb", "peak_rss_mb", "roofline_ms"):
+            positive(f"{r['stage']}.{key}", r[key])
+        if not problems:
+            if r["p90_ms"] < r["median_ms"]:
+                problems.append(f"{r['stage']}: p90 below median")
+            if abs(r["roofline_ms"] - r["gflop"] / rate * 1e3) > 1e-6 * r["roofline_ms"]:
+                problems.append(f"{r['stage']}: roofline is not GFLOP / GEMM rate")
+            if abs(r["vs_roofline"] - r["median_ms"] / r["roofline_ms"]) > 1e-9 * r["vs_roofline"]:
+                problems.append(f"{r['stage']}: × roofline is not median / roofline")
+    wanted = report["setting"]["objects"]
+    if [f["objects"] for f in report["frames"]] != list(wanted):
+        problems.append(f"frames measured for {[f['objects'] for f in report['frames']]}, asked for {wanted}")
+    for f in report["frames"]:
+        for key in ("first_frame_ms", "median_ms", "p90_ms", "gflop", "roofline_ms"):
+            positive(f"frame[{f['objects']}].{key}", f[key])
+        if f["runs"] != report["setting"]["tracked_frames"]:
+            problems.append(
+                f"frame[{f['objects']}]: {f['runs']} tracked frames timed, asked for "
+                f"{report['setting']['tracked_frames']}"
+            )
+    for b in report["baselines"]:
+        if b["status"] == "measured":
+            for key in ("median_ms", "first_frame_ms", "speedup", "min_iou"):
+                positive(f"{b['name']}[{b['objects']}].{key}", b[key])
+            ours = next((f for f in report["frames"] if f["objects"] == b["objects"]), None)
+            if ours and abs(b["speedup"] - b["median_ms"] / ours["median_ms"]) > 1e-9 * b["speedup"]:
+                problems.append(f"{b['name']}[{b['objects']}]: speedup is not their median / ours")
+    if not report["targets"]:
+        problems.append("no targets judged")
+    return problems
