@@ -30,6 +30,15 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
+def linear_2d(layer: nn.Linear, x: torch.Tensor, activation: Callable | None = None) -> torch.Tensor:
+    """layer(x) on the tokens flattened to a matrix: onnxruntime then fuses the product, its bias and a
+    ReLU into one Gemm, where on a [B, tokens, C] tensor it runs them as three passes."""
+    y = layer(x.reshape(-1, x.shape[-1]))
+    if activation is not None:
+        y = activation(y)
+    return y.reshape(*x.shape[:-1], y.shape[-1])  # sizes read from x at run time (unflatten would bake them)
+
+
 class Attention(nn.Module):
     """SAM attention: project, split heads, (rotate), attend, merge heads, project back."""
 
@@ -46,7 +55,14 @@ class Attention(nn.Module):
         self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
+        if self.num_heads == 1:
+            return x.unsqueeze(1)  # a view: no transpose to copy (memory attention's 4096-token maps)
         return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+
+    def _merge(self, x: torch.Tensor) -> torch.Tensor:
+        if self.num_heads == 1:
+            return x.squeeze(1)
+        return x.transpose(1, 2).flatten(2)
 
     def forward(
         self,
@@ -68,7 +84,7 @@ class Attention(nn.Module):
         if rotate_keys is not None:
             k = rotate_keys(k)
         out = attend(q, k, v, bias)
-        return self.out_proj(out.transpose(1, 2).flatten(2))
+        return self.out_proj(self._merge(out))
 
 
 class MLP(nn.Module):
@@ -98,7 +114,17 @@ class MLP(nn.Module):
 
 
 class LayerNorm2d(nn.Module):
-    """LayerNorm over the channels of an NCHW tensor."""
+    """LayerNorm over the channels of an NCHW tensor.
+
+    Wide maps go through F.layer_norm on a channels-last view (Core ML fuses it; it stays finite in float16).
+    Maps with few channels are normalized along the channel axis in place instead: in onnxruntime the
+    transposes and a layer norm over only 4 or 16 channels at 512² and 256² (the mask downsampler) took
+    25 of the memory encoder's 150 ms, while reducing over a wide channel axis is slower than the
+    transposes. There, deviations are divided by their largest magnitude before they are squared, so
+    float16 graphs stay finite where (x − mean)² overflows (|x − mean| > 256); the result is the same.
+    """
+
+    IN_PLACE_BELOW = 32  # channels
 
     def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
         super().__init__()
@@ -107,7 +133,12 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # F.layer_norm converts to Core ML's fused layer_norm, which stays finite in float16 where a
-        # hand-written (x − mean)² would overflow for |x − mean| > 256.
-        x = F.layer_norm(x.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        if x.shape[1] >= self.IN_PLACE_BELOW:
+            x = F.layer_norm(x.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, self.eps)
+            return x.permute(0, 3, 1, 2)
+        d = x - x.mean(1, keepdim=True)
+        # + 1e-6 keeps an all-equal pixel at 0 instead of 0/0; it cancels out of the result below.
+        scale = d.abs().amax(1, keepdim=True) + 1e-6
+        u = d / scale
+        y = u * torch.rsqrt((u * u).mean(1, keepdim=True) + self.eps / (scale * scale))
+        return y * self.weight[:, None, None] + self.bias[:, None, None]

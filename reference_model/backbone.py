@@ -60,6 +60,11 @@ class ConvBN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.c(x))
 
+    def folded(self) -> tuple[Tensor, Tensor]:
+        """Weight and bias of the one conv equal to this conv + batch norm (running statistics)."""
+        gain = self.bn.weight * torch.rsqrt(self.bn.running_var + self.bn.eps)
+        return self.c.weight * gain[:, None, None, None], self.bn.bias - self.bn.running_mean * gain
+
 
 class RepDepthwiseMixer(nn.Module):
     """Token mixer: depthwise kxk ConvBN + depthwise 1x1 ConvBN + identity.
@@ -72,10 +77,25 @@ class RepDepthwiseMixer(nn.Module):
         super().__init__()
         self.conv = ConvBN(dim, dim, kernel_size, groups=dim, eps=eps)
         self.conv1 = ConvBN(dim, dim, 1, groups=dim, eps=eps)
+        # Set by the image encoder stage: run the three branches as the one depthwise conv they equal.
+        self.reparameterized = False
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.reparameterized:
+            weight, bias = self.single_conv()
+            return F.conv2d(x, weight, bias, padding=self.conv.c.padding, groups=self.conv.c.groups)
         # Same summation order as timm, so float rounding matches.
         return self.conv(x) + self.conv1(x) + x
+
+    def single_conv(self) -> tuple[Tensor, Tensor]:
+        """RepVGG re-parameterization (eval mode): the kxk branch, plus the 1x1 branch and the identity at
+        the kernel's centre. Folded into a constant at export; one conv instead of two and two adds."""
+        weight, bias = self.conv.folded()
+        weight1, bias1 = self.conv1.folded()
+        centre = weight.shape[-1] // 2
+        weight = weight.clone()
+        weight[:, :, centre, centre] += weight1[:, :, 0, 0] + 1.0
+        return weight, bias + bias1
 
 
 class SqueezeExcite(nn.Module):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .attention import Attention
+from .attention import Attention, linear_2d
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -39,12 +39,15 @@ class MemoryAttentionLayer(nn.Module):
     ) -> torch.Tensor:
         y = self.norm1(x)
         x = x + self.self_attn(y, y, y, q_rope=q_rope, k_rope=q_rope)
+        # x arrives with batch 1 while it is still the frame's own features (the first layer's self-
+        # attention is then computed once for every object); it becomes per object here.
+        x = x.expand(memory.shape[0], -1, -1)
         y = self.norm2(x)
         x = x + self.cross_attn_image(
             y, memory + memory_pos, memory, bias=memory_bias, q_rope=q_rope, rotate_keys=rotate_memory_keys
         )
         y = self.norm3(x)
-        return x + self.linear2(torch.relu(self.linear1(y)))
+        return x + linear_2d(self.linear2, linear_2d(self.linear1, y, torch.relu))
 
 
 class MemoryAttention(nn.Module):
@@ -63,7 +66,8 @@ class MemoryAttention(nn.Module):
         q_rope: tuple[torch.Tensor, torch.Tensor],
         rotate_memory_keys: Callable[[torch.Tensor], torch.Tensor],
     ) -> torch.Tensor:
-        """x, x_pos [B, HW, C]; memory, memory_pos [B, M, mem_dim]; memory_bias [B, 1, 1, M] → [B, HW, C]."""
+        """x [1 or B, HW, C], x_pos [1, HW, C]; memory, memory_pos [B, M, mem_dim]; memory_bias [B, 1, 1, M]
+        → [B, HW, C]."""
         x = x + 0.1 * x_pos
         for layer in self.layers:
             x = layer(x, memory, memory_pos, memory_bias, q_rope, rotate_memory_keys)

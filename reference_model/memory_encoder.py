@@ -68,6 +68,6 @@ class MemoryEncoder(nn.Module):
         self.out_proj = nn.Conv2d(in_dim, out_dim, kernel_size=1)
 
     def forward(self, pix_feat: torch.Tensor, mask_for_mem: torch.Tensor) -> torch.Tensor:
-        """pix_feat [B, C, h, w], mask_for_mem [B, 1, 16h, 16w] → memory features [B, out_dim, h, w]."""
+        """pix_feat [1 or B, C, h, w], mask_for_mem [B, 1, 16h, 16w] → memory features [B, out_dim, h, w]."""
         x = self.pix_feat_proj(pix_feat) + self.mask_downsampler(mask_for_mem)
         return self.out_proj(self.fuser(x))

@@ -22,16 +22,23 @@ class FpnNeck(nn.Module):
             self.convs.append(lateral)
         self.top_down_levels = tuple(top_down_levels)
 
+    def lateral(self, level: int) -> nn.Conv2d:
+        """The 1×1 projection of backbone level `level` (0 = finest)."""
+        return self.convs[len(self.convs) - 1 - level].conv
+
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         """features: backbone maps fine→coarse; returns d_model maps fine→coarse."""
-        last = len(self.convs) - 1
-        out: list[torch.Tensor] = [features[0]] * len(features)
+        return self.levels(features, range(len(features)))
+
+    def levels(self, features: list[torch.Tensor], wanted: range) -> list[torch.Tensor]:
+        """The neck's maps for the levels in `wanted` (a contiguous range), computing nothing finer."""
+        out: dict[int, torch.Tensor] = {}
         previous: torch.Tensor | None = None
-        for level in range(last, -1, -1):
-            lateral = self.convs[last - level](features[level])
+        for level in range(len(features) - 1, wanted.start - 1, -1):
+            lateral = self.lateral(level)(features[level])
             if level in self.top_down_levels and previous is not None:
                 previous = lateral + F.interpolate(previous, scale_factor=2.0, mode="nearest")
             else:
                 previous = lateral
             out[level] = previous
-        return out
+        return [out[level] for level in wanted]
