@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import apply_rope
+from .rope import apply_rope, half_split_order
 
 # Additive bias for keys that must not be attended to. Finite so that fp16 graphs stay finite;
 # exp(-1e4 - max) underflows to exactly 0 in fp32 and fp16.
@@ -30,20 +30,16 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
-def linear_2d(layer: nn.Linear, x: torch.Tensor, activation: Callable | None = None) -> torch.Tensor:
-    """layer(x) on the tokens flattened to a matrix: onnxruntime then fuses the product, its bias and a
-    ReLU into one Gemm, where on a [B, tokens, C] tensor it runs them as three passes."""
-    y = layer(x.reshape(-1, x.shape[-1]))
-    if activation is not None:
-        y = activation(y)
-    return y.reshape(*x.shape[:-1], y.shape[-1])  # sizes read from x at run time (unflatten would bake them)
-
-
 class Attention(nn.Module):
     """SAM attention: project, split heads, (rotate), attend, merge heads, project back."""
 
     def __init__(
-        self, embedding_dim: int, num_heads: int, downsample_rate: int = 1, kv_in_dim: int | None = None
+        self,
+        embedding_dim: int,
+        num_heads: int,
+        downsample_rate: int = 1,
+        kv_in_dim: int | None = None,
+        rotary: bool = False,
     ) -> None:
         super().__init__()
         self.num_heads = num_heads
@@ -53,6 +49,16 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(kv_in_dim, self.internal_dim)
         self.v_proj = nn.Linear(kv_in_dim, self.internal_dim)
         self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
+        # Rotary attention projects queries and keys in half-split channel order (see rope.py); the
+        # reordered weights are constants of the exported graph.
+        order = half_split_order(self.internal_dim // num_heads)
+        order = torch.cat([order + h * len(order) for h in range(num_heads)])
+        self.register_buffer("qk_order", order if rotary else None, persistent=False)
+
+    def _project_qk(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        if self.qk_order is None:
+            return layer(x)
+        return F.linear(x, layer.weight[self.qk_order], layer.bias[self.qk_order])
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         if self.num_heads == 1:
@@ -74,8 +80,8 @@ class Attention(nn.Module):
         k_rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         rotate_keys: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        q = self._split(self.q_proj(q))
-        k = self._split(self.k_proj(k))
+        q = self._split(self._project_qk(self.q_proj, q))
+        k = self._split(self._project_qk(self.k_proj, k))
         v = self._split(self.v_proj(v))
         if q_rope is not None:
             q = apply_rope(q, *q_rope)

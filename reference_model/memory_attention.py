@@ -14,14 +14,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .attention import Attention, linear_2d
+from .attention import Attention
 
 
 class MemoryAttentionLayer(nn.Module):
     def __init__(self, dim: int, mem_dim: int, ffn_dim: int) -> None:
         super().__init__()
-        self.self_attn = Attention(dim, num_heads=1)
-        self.cross_attn_image = Attention(dim, num_heads=1, kv_in_dim=mem_dim)
+        self.self_attn = Attention(dim, num_heads=1, rotary=True)
+        self.cross_attn_image = Attention(dim, num_heads=1, kv_in_dim=mem_dim, rotary=True)
         self.linear1 = nn.Linear(dim, ffn_dim)
         self.linear2 = nn.Linear(ffn_dim, dim)
         self.norm1 = nn.LayerNorm(dim)
@@ -47,7 +47,7 @@ class MemoryAttentionLayer(nn.Module):
             y, memory + memory_pos, memory, bias=memory_bias, q_rope=q_rope, rotate_keys=rotate_memory_keys
         )
         y = self.norm3(x)
-        return x + linear_2d(self.linear2, linear_2d(self.linear1, y, torch.relu))
+        return x + self.linear2(torch.relu(self.linear1(y)))
 
 
 class MemoryAttention(nn.Module):
