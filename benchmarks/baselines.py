@@ -3,27 +3,30 @@
 * transformers' ``EdgeTamVideoModel`` in eager mode (fp32, CPU), through its ``Sam2VideoProcessor``;
 * Meta's original ``SAM2VideoPredictor`` (the ``edgetam-dimos`` wheel), when installed.
 
-Both are timed like this toolkit's runtime: the prompted first frame through its first propagated result,
-then every tracked frame as its result is yielded. Both read and resize the whole clip before the first
-prompt (their APIs do it up front), so that work is outside their timings; this toolkit's timings include it.
-The original is given this toolkit's resized frames, as in the parity tests: its own loader resizes
-differently, and synthetic weights amplify the difference.
+Each is a generator of timed frames, like this toolkit's session (`tracking.timed_session`): an untimed
+warm-up session first, then the prompted first frame through its first propagated result, then every
+tracked frame as its result is yielded (mask post-processing included). The benchmark advances them one
+frame in turn. Both read and resize the whole clip before the first prompt (their APIs do it up front),
+so that work is outside their timings; this toolkit's timings include it. The original is given this
+toolkit's resized frames, as in the parity tests: its own loader resizes differently, and synthetic
+weights amplify the difference.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .timing import summary_ms
 from .tracking import object_clicks
 
 TRANSFORMERS = "transformers eager"
 ORIGINAL = "original (sam2)"
+
+Frames = Iterator[tuple[int, np.ndarray]]  # (frame index, masks [objects, H, W] > 0)
 
 
 def available(name: str) -> str | None:
@@ -33,63 +36,76 @@ def available(name: str) -> str | None:
     return f"not installed ({', '.join(missing)} missing; pip install -e '.[test]')" if missing else None
 
 
-def _timed(results: Iterator, start: float) -> Iterator[tuple[float, int, np.ndarray]]:
-    """(seconds, frame, masks [objects, H, W] > 0) per yielded frame; the first includes the prompts."""
+def _timed(session: Callable[[Sequence[np.ndarray]], Frames], frames: Sequence[np.ndarray], warmup: int) -> Iterator:
+    """Warm up on the first frames (untimed; first calls build kernels), then yield (seconds, frame index,
+    masks, None) per frame of a session over all frames; the first item includes the prompts."""
+    for _ in session(frames[: warmup + 1]):
+        pass
+    results = session(frames)
+    start = time.perf_counter()
     for frame_idx, masks in results:
-        now = time.perf_counter()
-        yield now - start, frame_idx, masks
+        yield time.perf_counter() - start, frame_idx, masks, None
         start = time.perf_counter()
 
 
-def _collect(timed: Iterator, objects: int) -> dict:
-    timings, masks = [], {}
-    for seconds, frame_idx, frame_masks in timed:
-        timings.append(seconds)
-        masks[frame_idx] = frame_masks
-    return {"objects": objects, "first_frame_ms": timings[0] * 1e3, **summary_ms(timings[1:]), "masks": masks}
-
-
-def run_transformers(model, processor, frames: Sequence[np.ndarray], objects: int) -> dict:
+def transformers_session(model, processor, frames: Sequence[np.ndarray], objects: int, warmup: int = 2) -> Iterator:
     import torch
 
     height, width = frames[0].shape[:2]
-    session = processor.init_video_session(video=list(frames), inference_device="cpu", dtype=torch.float32)
+    clicks = object_clicks(width, height, objects)
 
-    def results() -> Iterator[tuple[int, np.ndarray]]:
-        for obj, (x, y) in enumerate(object_clicks(width, height, objects), start=1):
+    def session(clip: Sequence[np.ndarray]) -> Frames:
+        with torch.inference_mode():
+            state = processor.init_video_session(video=list(clip), inference_device="cpu", dtype=torch.float32)
+        for obj, (x, y) in enumerate(clicks, start=1):
             processor.add_inputs_to_inference_session(
-                inference_session=session, frame_idx=0, obj_ids=obj, input_points=[[[[x, y]]]], input_labels=[[[1]]]
+                inference_session=state, frame_idx=0, obj_ids=obj, input_points=[[[[x, y]]]], input_labels=[[[1]]]
             )
-            model(inference_session=session, frame_idx=0)
-        for out in model.propagate_in_video_iterator(session, start_frame_idx=0):
-            masks = processor.post_process_masks([out.pred_masks], original_sizes=[[height, width]], binarize=False)[0]
-            yield out.frame_idx, masks[:, 0].float().numpy() > 0
+            with torch.inference_mode():
+                model(inference_session=state, frame_idx=0)
+        outputs = model.propagate_in_video_iterator(state, start_frame_idx=0)
+        while True:
+            with torch.inference_mode():  # not held across a yield: the other sessions run in between
+                out = next(outputs, None)
+                if out is None:
+                    return
+                masks = processor.post_process_masks([out.pred_masks], original_sizes=[[height, width]], binarize=False)
+            yield out.frame_idx, masks[0][:, 0].float().numpy() > 0
 
-    with torch.inference_mode():
-        return _collect(_timed(results(), time.perf_counter()), objects)
+    return _timed(session, frames, warmup)
 
 
-def run_original(predictor, jpeg_folder: Path, frames: Sequence[np.ndarray], objects: int) -> dict:
+def original_session(
+    predictor, jpeg_folder: Path, frames: Sequence[np.ndarray], objects: int, warmup: int = 2
+) -> Iterator:
     import torch
 
-    height, width = frames[0].shape[:2]
     from runtime.preprocess import preprocess_frame
 
+    height, width = frames[0].shape[:2]
+    clicks = object_clicks(width, height, objects)
     size = predictor.image_size
-    with torch.inference_mode():
-        state = predictor.init_state(str(jpeg_folder))
-        # Its own loader resizes differently (PIL, no antialias on uint8): give it the pixels every other
-        # side sees, as the parity tests do, so that masks can be compared.
-        state["images"] = torch.from_numpy(np.concatenate([preprocess_frame(f, size) for f in frames]))
-        state["cached_features"] = {}
 
-        def results() -> Iterator[tuple[int, np.ndarray]]:
-            for obj, (x, y) in enumerate(object_clicks(width, height, objects), start=1):
+    def session(clip: Sequence[np.ndarray]) -> Frames:
+        with torch.inference_mode():
+            state = predictor.init_state(str(jpeg_folder))
+            # Its loader resizes differently (PIL, no antialias on uint8): it gets the pixels every other
+            # side sees, as in the parity tests, so that masks can be compared.
+            state["images"] = torch.from_numpy(np.concatenate([preprocess_frame(f, size) for f in clip]))
+            state["num_frames"] = len(clip)
+            state["cached_features"] = {}
+            for obj, (x, y) in enumerate(clicks, start=1):
                 predictor.add_new_points_or_box(state, 0, obj, points=[[x, y]], labels=[1])
-            for frame_idx, _, masks in predictor.propagate_in_video(state):
-                yield frame_idx, masks[:, 0].float().numpy() > 0
+            outputs = predictor.propagate_in_video(state)
+        while True:
+            with torch.inference_mode():
+                out = next(outputs, None)
+            if out is None:
+                return
+            frame_idx, _, masks = out
+            yield frame_idx, masks[:, 0].float().numpy() > 0
 
-        return _collect(_timed(results(), time.perf_counter()), objects)
+    return _timed(session, frames, warmup)
 
 
 def build(name: str, state_dict: dict, image_size: int, threads: int):

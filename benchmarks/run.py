@@ -1,8 +1,9 @@
 """`edgetam-export bench`: measure an export folder and write bench.json, bench.md and bench.png.
 
-Order of work: the GEMM rate (the roofline's denominator), FLOPs counted on the reference stages, each
-stage timed alone in its own process, then for each object count this toolkit's runtime and the baselines
-one after the other on the same clip, so every ratio compares figures taken minutes apart, not days.
+Order of work: FLOPs counted on the reference stages; each stage timed alone in its own process, with the
+GEMM rate (the roofline's denominator) measured just before and after; then for each object count this
+toolkit's runtime and the baselines on the same clip, advanced one frame in turn, so every ratio compares
+frames timed seconds apart on a machine in the same state.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from runtime.manifest import format_section, load_manifest
 
 from . import baselines, machine
 from .report import FORMAT_VERSION, PER_OBJECT_STAGES, check_report, judge_targets, markdown
-from .timing import GEMM_SIZE, StageJob, onnx_gemm_rate, open_backend, time_stage
-from .tracking import track_clip
+from .timing import GEMM_SIZE, StageJob, gemm_rate, open_backend, time_stage
+from .tracking import interleave, summarize, timed_session
 
 CAPACITY_DEFAULTS = {"K": 1, "N": 16, "P": 1}  # a steady tracked frame: one prompted frame, 16 pointers
 
@@ -86,6 +87,7 @@ def _frame_row(
         "gflop": gflop,
         "roofline_ms": roofline,
         "vs_roofline": result["median_ms"] / roofline,
+        "gemm_gflop_per_s": rate,
         "bound_ms": bound,
         "calls": batches[0],
         "calls_same_every_frame": all(b == batches[0] for b in batches),
@@ -106,13 +108,15 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
     stage_sizes = {"B": 1, **{k: capacities.get(k) or v for k, v in CAPACITY_DEFAULTS.items()}}
     sizes = {**model_sizes(config), **stage_sizes}
 
-    if settings.backend == "coreml":
-        from .coreml import coreml_gemm_rate
+    def probe() -> float:
+        rates.append(gemm_rate(settings.backend, settings.threads, settings.compute_units, runs=5))
+        return rates[-1]
 
-        rate = coreml_gemm_rate(settings.compute_units or "ALL")
-    else:
-        rate = onnx_gemm_rate(settings.threads)
-    say(f"GEMM rate: {rate:.1f} GFLOP/s ({GEMM_SIZE}³ fp32 through {settings.backend})")
+    rates: list[float] = []
+    say(
+        f"GEMM rate: {probe():.1f} GFLOP/s ({GEMM_SIZE}³ fp32 through {settings.backend}; measured again around "
+        "every measurement, whose roofline uses the rate of its moment)"
+    )
 
     meta = meta_stages(config)
     cache: dict = {}
@@ -137,7 +141,8 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
             settings.compute_units,
         )
         timing = time_stage(job)
-        roofline = cost.flops / 1e9 / rate * 1e3
+        rates.append(timing["gemm_gflop_per_s"])
+        roofline = cost.flops / 1e9 / timing["gemm_gflop_per_s"] * 1e3
         stages.append(
             {
                 "stage": name,
@@ -155,6 +160,7 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
                 "vs_roofline": timing["median_ms"] / roofline,
                 "peak_rss_mb": timing["peak_rss_mb"],
                 "rss_before_load_mb": timing["rss_before_load_mb"],
+                "gemm_gflop_per_s": timing["gemm_gflop_per_s"],
             }
         )
         say(
@@ -182,8 +188,16 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
         backend = open_backend(settings.backend, folder, None, settings.threads, settings.compute_units)
         frame_rows, base_rows, one = [], [], None
         for n in settings.objects:
-            ours = track_clip(backend, frames, n, warmup_frames=settings.warmup)
-            row = _frame_row(ours, count, per_object_ms, one, rate)
+            sessions = {"ours": timed_session(backend, frames, n, settings.warmup)}
+            for name, runner in runners.items():
+                if name == baselines.TRANSFORMERS:
+                    sessions[name] = baselines.transformers_session(*runner, frames, n, settings.warmup)
+                else:
+                    sessions[name] = baselines.original_session(runner, jpegs, frames, n, settings.warmup)
+            before = probe()
+            items = interleave(sessions)
+            ours = summarize(items.pop("ours"), n)
+            row = _frame_row(ours, count, per_object_ms, one, (before + probe()) / 2)
             one = one or (row if n == 1 else None)
             frame_rows.append(row)
             say(
@@ -194,19 +208,15 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
                 if name in skipped:
                     base_rows.append({"name": name, "objects": n, "status": skipped[name]})
                     continue
-                if name == baselines.TRANSFORMERS:
-                    theirs = baselines.run_transformers(*runners[name], frames, n)
-                else:
-                    theirs = baselines.run_original(runners[name], jpegs, frames, n)
+                theirs = summarize(items[name], n)
                 agreement = baselines.mask_agreement(ours["masks"], theirs["masks"])
+                package = "transformers" if name == baselines.TRANSFORMERS else "edgetam-dimos"
                 base_rows.append(
                     {
                         "name": name,
                         "objects": n,
                         "status": "measured",
-                        "version": machine.versions().get(
-                            "transformers" if name == baselines.TRANSFORMERS else "edgetam-dimos"
-                        ),
+                        "version": machine.versions().get(package),
                         "first_frame_ms": theirs["first_frame_ms"],
                         "median_ms": theirs["median_ms"],
                         "p90_ms": theirs["p90_ms"],
@@ -238,7 +248,15 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
             "clip": {"height": height, "width": width, "frames": len(clip)},
             "weights": manifest["weights"],
         },
-        "gemm": {"m": GEMM_SIZE, "k": GEMM_SIZE, "n": GEMM_SIZE, "gflop_per_s": rate},
+        "gemm": {
+            "m": GEMM_SIZE,
+            "k": GEMM_SIZE,
+            "n": GEMM_SIZE,
+            "gflop_per_s": float(np.median(rates)),
+            "min_gflop_per_s": min(rates),
+            "max_gflop_per_s": max(rates),
+            "probes": len(rates),
+        },
         "stages": stages,
         "frames": frame_rows,
         "baselines": base_rows,

@@ -117,7 +117,21 @@ def _time_stage(job: StageJob) -> dict:
     return {**summary_ms(times), "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": before}
 
 
+def gemm_rate(backend: str, threads: int | None, compute_units: str | None, runs: int = 10) -> float:
+    """GFLOP/s of the roofline's GEMM through the benchmarked runtime."""
+    if backend == "coreml":
+        from .coreml import coreml_gemm_rate
+
+        return coreml_gemm_rate(compute_units or "ALL", warmup=2, runs=runs)
+    return onnx_gemm_rate(threads, warmup=2, runs=runs)
+
+
 def time_stage(job: StageJob) -> dict:
-    """Median/p90 latency and peak RSS of one stage, measured in a fresh process."""
+    """Median/p90 latency and peak RSS of one stage, measured in a fresh process, with the GEMM rate
+    measured just before and after it (in this process, so the child's peak memory stays its own): on a
+    shared machine the rate drifts by 2× within minutes, so each roofline uses the rate of its moment."""
+    before = gemm_rate(job.backend, job.threads, job.compute_units, runs=5)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_time_stage, (job,))
+        result = pool.apply(_time_stage, (job,))
+    after = gemm_rate(job.backend, job.threads, job.compute_units, runs=5)
+    return {**result, "gemm_gflop_per_s": (before + after) / 2}

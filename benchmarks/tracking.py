@@ -1,4 +1,4 @@
-"""End-to-end timing of this toolkit's runtime on a clip: the prompted first frame, then tracked frames.
+"""End-to-end timing on a clip: the prompted first frame, then tracked frames, sessions interleaved.
 
 The backend is wrapped in a call log, so the report can show which stages ran on every tracked frame and
 with how many objects per call (the image encoder once per frame, the per-object stages batched).
@@ -7,7 +7,7 @@ with how many objects per call (the image encoder once per frame, the per-object
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -45,43 +45,55 @@ def object_clicks(width: int, height: int, objects: int) -> list[tuple[float, fl
     return spots[:objects]
 
 
-def track_clip(backend, frames: Sequence[np.ndarray], objects: int, warmup_frames: int = 2) -> dict:
-    """Time one session: prompts on frame 0 (one click per object) through its first result, then every
-    tracked frame. Returns timings, per-frame stage calls and the binary masks {frame: [objects, H, W]}."""
+def timed_session(
+    backend, frames: Sequence[np.ndarray], objects: int, warmup_frames: int = 2
+) -> Iterator[tuple[float, int, np.ndarray, list]]:
+    """This toolkit's runtime on `frames`, one click per object on frame 0. After an untimed warm-up session
+    (first-run allocations of every shape), yields per frame: seconds, frame index, binary masks [objects,
+    H, W] and the stage calls made. The first item is the prompted frame, through its first result."""
     height, width = frames[0].shape[:2]
     clicks = object_clicks(width, height, objects)
     log = CallLog(backend)
     tracker = Tracker(log)
 
-    def session_run(clip: Sequence[np.ndarray]):
+    def run(clip: Sequence[np.ndarray]) -> Iterator[tuple[float, int, np.ndarray, list]]:
         session = tracker.start(clip)
+        log.calls.clear()
         start = time.perf_counter()
         for obj, (x, y) in enumerate(clicks, start=1):
             session.add_prompt(0, obj, points=[[x, y]], labels=[1])
-        results = session.propagate()
-        first = next(results)
-        yield time.perf_counter() - start, first, len(log.calls)
-        while True:
+        for result in session.propagate():
+            seconds = time.perf_counter() - start
+            yield seconds, result.frame_idx, result.mask_logits > 0, list(log.calls)
+            log.calls.clear()
             start = time.perf_counter()
-            try:
-                result = next(results)
-            except StopIteration:
-                return
-            yield time.perf_counter() - start, result, len(log.calls)
 
-    for _ in session_run(frames[: warmup_frames + 1]):  # warm-up: first-run allocations of every shape
+    for _ in run(frames[: warmup_frames + 1]):
         pass
-    log.calls.clear()
-    timings, masks, calls, seen = [], {}, [], 0
-    for seconds, result, count in session_run(frames):
-        timings.append(seconds)
-        masks[result.frame_idx] = result.mask_logits > 0
-        calls.append(log.calls[seen:count])
-        seen = count
+    yield from run(frames)
+
+
+def summarize(items: list[tuple], objects: int) -> dict:
+    """Timings of a session's items: the first (prompted) frame apart, then the tracked frames."""
+    seconds = [item[0] for item in items]
     return {
         "objects": objects,
-        "first_frame_ms": timings[0] * 1e3,
-        **summary_ms(timings[1:]),
-        "calls": calls[1:],  # per tracked frame: [(stage, shapes), ...]
-        "masks": masks,
+        "first_frame_ms": seconds[0] * 1e3,
+        **summary_ms(seconds[1:]),
+        "masks": {item[1]: item[2] for item in items},
+        "calls": [item[3] for item in items[1:]],  # per tracked frame: [(stage, shapes), ...]
     }
+
+
+def interleave(sessions: dict[str, Iterator]) -> dict[str, list]:
+    """Advance every session one frame in turn, so all of them meet the machine in the same state: on a
+    shared machine, speed drifts by 2× within minutes, and side-by-side ratios must not see that drift."""
+    items: dict[str, list] = {name: [] for name in sessions}
+    active = dict(sessions)
+    while active:
+        for name, session in list(active.items()):
+            try:
+                items[name].append(next(session))
+            except StopIteration:
+                del active[name]
+    return items

@@ -32,16 +32,20 @@ def write_clip(path: Path) -> None:
 
 
 def cached_export(export_dir: Path, checkpoint: str | None) -> None:
-    """Export once; reuse while the manifest names the same weights."""
+    """Export once; reuse while the manifest names the same weights and toolkit version."""
     from reference_model import load_model, synthetic_model
 
     from .export import ExportOptions, export_all
 
+    from . import __version__
+
     manifest_path = export_dir / "manifest.json"
     wanted = {"kind": "synthetic", "seed": SYNTHETIC_SEED} if checkpoint is None else {"path": str(checkpoint)}
     if manifest_path.is_file():
-        weights = json.loads(manifest_path.read_text()).get("weights", {})
-        if all(weights.get(k) == v for k, v in wanted.items()):
+        manifest = json.loads(manifest_path.read_text())
+        weights = manifest.get("weights", {})
+        same_graphs = manifest.get("toolkit", {}).get("version") == __version__  # graphs change between versions
+        if same_graphs and all(weights.get(k) == v for k, v in wanted.items()):
             print(f"export: reusing {export_dir}")
             return
     print(f"export: writing ONNX stages to {export_dir} (about a minute, once)")

@@ -137,9 +137,10 @@ class LayerNorm2d(nn.Module):
         self.weight = nn.Parameter(torch.ones(num_channels))
         self.bias = nn.Parameter(torch.zeros(num_channels))
         self.eps = eps
+        self.in_place = num_channels < self.IN_PLACE_BELOW
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] >= self.IN_PLACE_BELOW:
+        if not self.in_place:
             x = F.layer_norm(x.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, self.eps)
             return x.permute(0, 3, 1, 2)
         d = x - x.mean(1, keepdim=True)
