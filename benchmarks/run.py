@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgetam_export.registry import STAGES, model_sizes
+from runtime.errors import InputError
 from runtime.manifest import format_section, load_manifest
 
 from . import baselines, machine
@@ -55,7 +56,7 @@ def _reference_state_dict(manifest: dict, checkpoint: Path | None) -> dict:
     path = checkpoint or Path(weights.get("path", ""))
     model, info = load_model(path, config)
     if weights.get("sha256") not in (None, info.sha256):
-        raise ValueError(f"{path} is not the checkpoint this export was made from (sha256 differs)")
+        raise InputError(f"{path} is not the checkpoint this export was made from (sha256 differs)")
     return model.state_dict()
 
 

@@ -273,6 +273,7 @@ def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines,
     from benchmarks import baselines as base
     from benchmarks.report import markdown
     from benchmarks.run import BenchSettings, run_benchmark, write_report
+    from reference_model import CheckpointError
     from runtime.errors import InputError
     from runtime.manifest import load_manifest
 
@@ -306,7 +307,10 @@ def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines,
             threads=threads,
             checkpoint=checkpoint,
         )
-        report = run_benchmark(settings, say=click.echo)
+        try:
+            report = run_benchmark(settings, say=click.echo)
+        except (InputError, CheckpointError) as exc:
+            raise click.ClickException(str(exc)) from exc
         write_report(report, target)
         click.echo("\n" + markdown(report))
         click.echo(f"wrote {target / 'bench.json'}, bench.md and bench.png")

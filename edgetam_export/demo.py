@@ -35,9 +35,8 @@ def cached_export(export_dir: Path, checkpoint: str | None) -> None:
     """Export once; reuse while the manifest names the same weights and toolkit version."""
     from reference_model import load_model, synthetic_model
 
-    from .export import ExportOptions, export_all
-
     from . import __version__
+    from .export import ExportOptions, export_all
 
     manifest_path = export_dir / "manifest.json"
     wanted = {"kind": "synthetic", "seed": SYNTHETIC_SEED} if checkpoint is None else {"path": str(checkpoint)}
