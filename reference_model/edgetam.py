@@ -46,7 +46,9 @@ class EdgeTAM(nn.Module):
         self.cfg = cfg
         c, m = cfg.hidden_dim, cfg.mem_dim
         self.image_encoder = ImageEncoder(cfg)
-        self.memory_attention = MemoryAttention(c, m, cfg.memory_attention_ffn_dim, cfg.memory_attention_layers)
+        self.memory_attention = MemoryAttention(
+            c, m, cfg.memory_attention_ffn_dim, cfg.memory_attention_layers, query_tokens=cfg.feat_size**2
+        )
         self.memory_encoder = MemoryEncoder(c, m, cfg.fuser_layers, cfg.fuser_kernel)
         self.spatial_perceiver = SpatialPerceiver(
             m, cfg.perceiver_depth, cfg.num_latents_1d, cfg.num_latents_2d, cfg.perceiver_ff_mult

@@ -16,12 +16,14 @@ from torch import nn
 
 from .attention import Attention
 
+QUERY_CHUNK = 1024  # frame tokens per attention call (see Attention.query_chunk)
+
 
 class MemoryAttentionLayer(nn.Module):
-    def __init__(self, dim: int, mem_dim: int, ffn_dim: int) -> None:
+    def __init__(self, dim: int, mem_dim: int, ffn_dim: int, query_chunk: int | None = None) -> None:
         super().__init__()
-        self.self_attn = Attention(dim, num_heads=1, rotary=True)
-        self.cross_attn_image = Attention(dim, num_heads=1, kv_in_dim=mem_dim, rotary=True)
+        self.self_attn = Attention(dim, num_heads=1, rotary=True, query_chunk=query_chunk)
+        self.cross_attn_image = Attention(dim, num_heads=1, kv_in_dim=mem_dim, rotary=True, query_chunk=query_chunk)
         self.linear1 = nn.Linear(dim, ffn_dim)
         self.linear2 = nn.Linear(ffn_dim, dim)
         self.norm1 = nn.LayerNorm(dim)
@@ -51,9 +53,11 @@ class MemoryAttentionLayer(nn.Module):
 
 
 class MemoryAttention(nn.Module):
-    def __init__(self, dim: int, mem_dim: int, ffn_dim: int, num_layers: int) -> None:
+    def __init__(self, dim: int, mem_dim: int, ffn_dim: int, num_layers: int, query_tokens: int = 0) -> None:
+        """query_tokens: the frame's token count; above QUERY_CHUNK, queries attend in chunks."""
         super().__init__()
-        self.layers = nn.ModuleList(MemoryAttentionLayer(dim, mem_dim, ffn_dim) for _ in range(num_layers))
+        chunk = QUERY_CHUNK if query_tokens > QUERY_CHUNK else None
+        self.layers = nn.ModuleList(MemoryAttentionLayer(dim, mem_dim, ffn_dim, chunk) for _ in range(num_layers))
         self.norm = nn.LayerNorm(dim)
 
     def forward(
