@@ -12,13 +12,13 @@ import datetime
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgetam_export.registry import STAGES, model_sizes
-from runtime.errors import InputError
+from edgetam_export.weights import export_source_model
 from runtime.manifest import format_section, load_manifest
 
 from . import baselines, machine
@@ -42,22 +42,6 @@ class BenchSettings:
     threads: int | None = None
     checkpoint: Path | None = None
     clip_size: tuple[int, int] = (360, 640)  # height, width of the generated clip
-    extra: dict = field(default_factory=dict)
-
-
-def _reference_state_dict(manifest: dict, checkpoint: Path | None) -> dict:
-    """The weights the export was made from, for the baselines: its synthetic seed or its checkpoint."""
-    from reference_model import EdgeTamConfig, load_model, synthetic_model
-
-    config = EdgeTamConfig.from_dict(manifest["model"]["config"])
-    weights = manifest["weights"]
-    if checkpoint is None and weights.get("kind") == "synthetic":
-        return synthetic_model(weights.get("seed", 0), config)[0].state_dict()
-    path = checkpoint or Path(weights.get("path", ""))
-    model, info = load_model(path, config)
-    if weights.get("sha256") not in (None, info.sha256):
-        raise InputError(f"{path} is not the checkpoint this export was made from (sha256 differs)")
-    return model.state_dict()
 
 
 def _sizes_of_call(stage: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
@@ -183,7 +167,7 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
                 skipped[name] = reason
                 continue
             if states is None:
-                states = _reference_state_dict(manifest, settings.checkpoint)
+                states = export_source_model(manifest, settings.checkpoint).state_dict()
             runners[name] = baselines.build(name, states, config["image_size"], settings.threads or _cores())
 
         backend = open_backend(settings.backend, folder, None, settings.threads, settings.compute_units)

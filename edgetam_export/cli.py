@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .weights import load_weights, weights_options
+from .weights import export_source_model, load_weights, weights_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,24 +76,6 @@ def export(weights, formats, precision, out, cond_slots, point_slots, image_size
     click.echo(f"wrote {out / 'manifest.json'}")
 
 
-def _reference_for(manifest: dict, checkpoint: Path | None):
-    """The torch model an export was made from: its synthetic seed, or the checkpoint given (sha256-checked)."""
-    from reference_model import EdgeTamConfig, synthetic_model
-
-    config = EdgeTamConfig.from_dict(manifest["model"]["config"])
-    weights = manifest["weights"]
-    if weights.get("kind") == "synthetic" and checkpoint is None:
-        return synthetic_model(weights.get("seed", 0), config)[0]
-    if checkpoint is None:
-        raise click.UsageError(f"this export was made from {weights.get('path')}: pass --checkpoint PATH to verify")
-    model, info = load_weights((checkpoint, 0), config)
-    if weights.get("sha256") not in (None, info.sha256):
-        raise click.ClickException(
-            f"{checkpoint} (sha256 {info.sha256}) is not the checkpoint this export was made from"
-        )
-    return model
-
-
 @main.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="the checkpoint the export was made from")
@@ -102,7 +84,7 @@ def verify(folder: Path, checkpoint: Path | None, frames: int) -> None:
     """Check an export against the torch reference; exit status 1 below the bars."""
     import sys
 
-    from reference_model import Stages
+    from reference_model import CheckpointError, Stages
     from runtime.errors import InputError
     from runtime.manifest import load_manifest
 
@@ -112,7 +94,10 @@ def verify(folder: Path, checkpoint: Path | None, frames: int) -> None:
         manifest = load_manifest(folder)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
-    model = _reference_for(manifest, checkpoint)
+    try:
+        model = export_source_model(manifest, checkpoint)
+    except (InputError, CheckpointError) as exc:
+        raise click.ClickException(str(exc)) from exc
     stages = Stages(model).eval()
     rows, failures = [], []
     if "onnx" in manifest["formats"]:

@@ -36,3 +36,24 @@ def load_weights(weights: tuple[Path | None, int], config=None):
         return load_model(path, config)
     except CheckpointError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def export_source_model(manifest: dict, checkpoint: Path | None = None):
+    """The torch model an export was made from: its synthetic seed, or its checkpoint (`checkpoint`, else
+    the path the manifest records), checked against the recorded sha256. Errors (InputError,
+    CheckpointError) name the problem and the fix."""
+    from reference_model import EdgeTamConfig, load_model, synthetic_model
+    from runtime.errors import InputError
+
+    config = EdgeTamConfig.from_dict(manifest["model"]["config"])
+    weights = manifest["weights"]
+    if checkpoint is None and weights.get("kind") == "synthetic":
+        return synthetic_model(weights.get("seed", 0), config)[0]
+    recorded = Path(weights["path"]) if weights.get("path") else None
+    path = checkpoint or recorded
+    if path is None or not path.exists():
+        raise InputError(f"this export was made from {weights.get('path')}: pass --checkpoint PATH")
+    model, info = load_model(path, config)
+    if weights.get("sha256") not in (None, info.sha256):
+        raise InputError(f"{path} (sha256 {info.sha256}) is not the checkpoint this export was made from")
+    return model

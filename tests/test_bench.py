@@ -172,3 +172,22 @@ def test_summary_percentiles():
     s = summary_ms([0.001 * v for v in (5, 1, 3, 2, 4)])
     assert s["median_ms"] == pytest.approx(3) and s["min_ms"] == pytest.approx(1) and s["runs"] == 5
     assert s["p90_ms"] == pytest.approx(np.percentile([1, 2, 3, 4, 5], 90))
+
+
+def test_baseline_weights_must_be_the_exports(tiny_export, tmp_path):
+    """The baselines get the export's own weights: a checkpoint export needs its file, and the right one."""
+    from edgetam_export.weights import export_source_model
+    from runtime.errors import InputError
+    from runtime.manifest import load_manifest
+
+    manifest = load_manifest(tiny_export)
+    assert export_source_model(manifest) is not None  # synthetic: rebuilt from the recorded seed
+    manifest["weights"] = {"kind": "checkpoint", "path": str(tmp_path / "gone.pt"), "sha256": "0" * 64}
+    with pytest.raises(InputError, match="pass --checkpoint PATH"):
+        export_source_model(manifest)
+    model, _ = synthetic_model(2, EdgeTamConfig(image_size=TINY))
+    import torch
+
+    torch.save(model.state_dict(), tmp_path / "other.pt")
+    with pytest.raises(InputError, match="is not the checkpoint this export was made from"):
+        export_source_model(manifest, tmp_path / "other.pt")
