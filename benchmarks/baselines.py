@@ -80,20 +80,14 @@ def original_session(
 ) -> Iterator:
     import torch
 
-    from runtime.preprocess import preprocess_frame
+    from .oracles import original_state
 
     height, width = frames[0].shape[:2]
     clicks = object_clicks(width, height, objects)
-    size = predictor.image_size
 
     def session(clip: Sequence[np.ndarray]) -> Frames:
         with torch.inference_mode():
-            state = predictor.init_state(str(jpeg_folder))
-            # Its loader resizes differently (PIL, no antialias on uint8): it gets the pixels every other
-            # side sees, as in the parity tests, so that masks can be compared.
-            state["images"] = torch.from_numpy(np.concatenate([preprocess_frame(f, size) for f in clip]))
-            state["num_frames"] = len(clip)
-            state["cached_features"] = {}
+            state = original_state(predictor, jpeg_folder, clip)
             for obj, (x, y) in enumerate(clicks, start=1):
                 predictor.add_new_points_or_box(state, 0, obj, points=[[x, y]], labels=[1])
             outputs = predictor.propagate_in_video(state)

@@ -5,6 +5,8 @@ the benchmark's baselines.
   ``edgetam-dimos`` wheel, config ``configs/edgetam.yaml``), with the two fixes from TESTING.md.
 * ``build_hf_model``: Hugging Face ``EdgeTamVideoModel`` + ``Sam2VideoProcessor`` with the real
   EdgeTAM config (RepViT-M1 backbone, no temporal pos-enc on object pointers, no occlusion embedding).
+* ``jpeg_roundtrip`` and ``original_state``: the original reads a JPEG folder and resizes with its own
+  loader; every side is given the decoded pixels, and the original this toolkit's resized frames.
 
 Weights come from ``reference_model.synthetic_model`` (the product's order-one recipe), loaded by name.
 Both builders accept ``image_size`` = any multiple of 256 (256, 512, 768, 1024); every size that
@@ -19,7 +21,9 @@ import contextlib
 import io
 import math
 import types
+from pathlib import Path
 
+import numpy as np
 import torch
 
 BACKBONE_STRIDE = 16  # stride of the lowest-resolution FPN level used by memory attention
@@ -191,3 +195,37 @@ def build_hf_model(image_size: int = 1024):
         target_size=image_size,
     )
     return model, processor
+
+
+# --------------------------------------------------------------------------------------------------
+# Feeding the original the same pixels
+# --------------------------------------------------------------------------------------------------
+
+
+def jpeg_roundtrip(frames: list[np.ndarray], folder: Path) -> list[np.ndarray]:
+    """Write frames as the JPEG folder the original predictor reads; return the decoded pixels, which
+    every side then sees (re-encoding changes pixels, and the synthetic network is sensitive to them)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    decoded = []
+    for i, frame in enumerate(frames):
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, format="JPEG", quality=95)
+        (folder / f"{i:05d}.jpg").write_bytes(buf.getvalue())
+        decoded.append(np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+    return decoded
+
+
+def original_state(predictor, folder: Path, frames: list[np.ndarray]) -> dict:
+    """The original's inference state for `frames` (the first len(frames) JPEGs of `folder`), with this
+    toolkit's resized frames as its images: its own loader resizes differently (PIL, no antialias on
+    uint8), and synthetic weights amplify the difference."""
+    from runtime.preprocess import preprocess_frame
+
+    state = predictor.init_state(str(folder))
+    size = predictor.image_size
+    state["images"] = torch.from_numpy(np.concatenate([preprocess_frame(f, size) for f in frames]))
+    state["num_frames"] = len(frames)
+    state["cached_features"] = {}  # init_state cached frame 0 from its own preprocessing
+    return state

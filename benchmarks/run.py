@@ -22,6 +22,7 @@ from edgetam_export.weights import export_source_model
 from runtime.manifest import format_section, load_manifest
 
 from . import baselines, machine
+from .oracles import jpeg_roundtrip
 from .report import FORMAT_VERSION, PER_OBJECT_STAGES, check_report, judge_targets, markdown
 from .timing import GEMM_SIZE, StageJob, gemm_rate, open_backend, time_stage
 from .tracking import interleave, summarize, timed_session
@@ -159,7 +160,7 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
     runners, states = {}, None
     with tempfile.TemporaryDirectory() as tmp:
         jpegs = Path(tmp) / "clip"
-        frames = _jpeg_roundtrip(clip, jpegs)  # the original reads JPEGs: every side sees the decoded pixels
+        frames = jpeg_roundtrip(clip, jpegs)  # the original reads JPEGs: every side sees the decoded pixels
         skipped = {}
         for name in settings.baselines:
             reason = baselines.available(name)
@@ -254,21 +255,6 @@ def _cores() -> int:
     import os
 
     return os.cpu_count() or 1
-
-
-def _jpeg_roundtrip(frames: list[np.ndarray], folder: Path) -> list[np.ndarray]:
-    import io
-
-    from PIL import Image
-
-    folder.mkdir(parents=True)
-    decoded = []
-    for i, frame in enumerate(frames):
-        buf = io.BytesIO()
-        Image.fromarray(frame).save(buf, format="JPEG", quality=95)
-        (folder / f"{i:05d}.jpg").write_bytes(buf.getvalue())
-        decoded.append(np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
-    return decoded
 
 
 def write_report(report: dict, out: Path) -> None:

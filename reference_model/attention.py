@@ -52,9 +52,11 @@ class Attention(nn.Module):
         self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
         # Rotary attention projects queries and keys in half-split channel order (see rope.py); the
         # reordered weights are constants of the exported graph.
-        order = half_split_order(self.internal_dim // num_heads)
-        order = torch.cat([order + h * len(order) for h in range(num_heads)])
-        self.register_buffer("qk_order", order if rotary else None, persistent=False)
+        order = None
+        if rotary:
+            head = half_split_order(self.internal_dim // num_heads)
+            order = torch.cat([head + h * len(head) for h in range(num_heads)])
+        self.register_buffer("qk_order", order, persistent=False)
         # Queries attend in chunks of this many tokens: softmax is per query, so the result is the same, and
         # each chunk's score matrix stays in cache (4096² fp32 scores are 64 MB per object; chunks of 1024
         # made memory attention 5–14 % faster in onnxruntime at 1024², more with more objects).

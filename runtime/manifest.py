@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .errors import InputError
@@ -37,3 +38,15 @@ def format_section(manifest: dict, fmt: str, folder: Path) -> dict:
         have = ", ".join(manifest.get("formats", {})) or "none"
         raise InputError(f"{folder} holds no {fmt} export (formats present: {have}); export with --format {fmt}")
     return section
+
+
+def stage_files(section: dict, folder: Path, stages: Sequence[str] | None = None) -> Iterator[tuple[str, dict, Path]]:
+    """(stage, manifest entry, file path) of a format section's stages, or of `stages` only; a listed file
+    that is missing is an error naming it."""
+    for stage, entry in section["stages"].items():
+        if stages is not None and stage not in stages:
+            continue
+        path = folder / entry["file"]
+        if not path.exists():
+            raise InputError(f"{folder} lacks {entry['file']}, listed in its manifest; export again")
+        yield stage, entry, path

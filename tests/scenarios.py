@@ -6,28 +6,11 @@ implementation turns the steps into its own API calls; results are compared per 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from edgetam_export.clip import disc_mask
-
-
-def jpeg_roundtrip(frames: list[np.ndarray], folder: Path) -> list[np.ndarray]:
-    """Write frames as the JPEG folder the original predictor reads; return the decoded pixels, which
-    both sides then see (re-encoding changes pixels, and the synthetic network is sensitive to them)."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    decoded = []
-    for i, frame in enumerate(frames):
-        buf = io.BytesIO()
-        Image.fromarray(frame).save(buf, format="JPEG", quality=95)
-        (folder / f"{i:05d}.jpg").write_bytes(buf.getvalue())
-        decoded.append(np.array(Image.open(folder / f"{i:05d}.jpg").convert("RGB")))
-    return decoded
 
 
 @dataclass(frozen=True)

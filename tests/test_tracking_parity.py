@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+from benchmarks.oracles import jpeg_roundtrip, original_state
 from edgetam_export.clip import synthetic_clip
 from reference_model import EdgeTamConfig, WeightsInfo, synthetic_model
 from runtime import Tracker
 from runtime.backends.torch import TorchBackend
-from runtime.preprocess import preprocess_frame
 from tests.conftest import SEED, SMALL
-from tests.scenarios import compare, jpeg_roundtrip, run_original, run_ours, scenarios
+from tests.scenarios import compare, run_original, run_ours, scenarios
 
 REPORT = Path("build/parity")
 
@@ -32,10 +31,8 @@ def run_against_original(model, predictor, scenario, folder: Path, tracker=None,
     frames = jpeg_roundtrip(synthetic_clip(scenario.num_frames, scenario.height, scenario.width), folder)
     tracker = tracker or Tracker(TorchBackend(model, WeightsInfo("synthetic", seed=SEED)))
     ours = run_ours(tracker.start(frames), scenario)
-    state = predictor.init_state(video_path=str(folder))
+    state = original_state(predictor, folder, frames)
     size = model.cfg.image_size
-    state["images"] = torch.from_numpy(np.concatenate([preprocess_frame(f, size) for f in frames]))
-    state["cached_features"] = {}  # init_state cached frame 0 from its own preprocessing
     ref = run_original(predictor, state, scenario)
     figures = compare(ours, ref)
     REPORT.mkdir(parents=True, exist_ok=True)

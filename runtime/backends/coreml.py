@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..manifest import format_section, load_manifest
+from ..manifest import format_section, load_manifest, stage_files
 
 COMPUTE_UNITS = ("ALL", "CPU_AND_NE", "CPU_AND_GPU", "CPU_ONLY")
 
@@ -59,12 +59,7 @@ class CoreMLBackend:
         self.inputs: dict[str, list[str]] = {}
         self.batched: dict[str, set[str]] = {}  # inputs whose first axis is the object batch
         self.outputs: dict[str, list[str]] = {}
-        for stage, entry in section["stages"].items():
-            if stages is not None and stage not in stages:
-                continue
-            path = folder / entry["file"]
-            if not path.exists():
-                raise InputError(f"{folder} lacks {entry['file']}, listed in its manifest; export again")
+        for stage, entry, path in stage_files(section, folder, stages):
             model = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, compute_units))
             spec = model.get_spec()
             batch = json.loads(spec.description.metadata.userDefined.get("edgetam.batch", "{}") or "{}")

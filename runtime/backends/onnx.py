@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..manifest import format_section, load_manifest
+from ..manifest import format_section, load_manifest, stage_files
 
 
 def session_options(threads: int | None = None):
@@ -41,12 +40,7 @@ class OnnxBackend:
         self.weights = manifest["weights"]
         options = session_options(threads)
         self.sessions = {}
-        for stage, entry in section["stages"].items():
-            if stages is not None and stage not in stages:
-                continue
-            path = folder / entry["file"]
-            if not path.is_file():
-                raise InputError(f"{folder} lacks {entry['file']}, listed in its manifest; export again")
+        for stage, _, path in stage_files(section, folder, stages):
             self.sessions[stage] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     @classmethod
