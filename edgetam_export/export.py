@@ -6,6 +6,7 @@ failed export leaves the previous export (or nothing) behind, never a half-writt
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from reference_model import EdgeTAM, Stages, WeightsInfo
+from reference_model.attention import float16_safe
 from reference_model.checkpoint import sha256_of
 from runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
@@ -146,13 +148,15 @@ def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, mani
     for name, spec in STAGES.items():
         start = time.perf_counter()
         path = folder / "onnx" / f"{name}.onnx"
+        module = getattr(stages, name)
         example = {k: v.to(dtype) for k, v in example_inputs(name, {**sizes, **TRACE_SIZES}).items()}
         metadata = {
             "edgetam.contract": contract_metadata(spec, sizes),
             "edgetam.weights": json.dumps(manifest["weights"]),
             "edgetam.toolkit_version": __version__,
         }
-        export_onnx(getattr(stages, name), spec, example, path, metadata)
+        with float16_safe(module) if precision == "fp16" else contextlib.nullcontext():
+            export_onnx(module, spec, example, path, metadata)
         seconds = time.perf_counter() - start
         entries[name] = _stage_entry(folder, path, name, sizes, seconds, "float16" if precision == "fp16" else None)
         progress(name, "onnx", seconds)
@@ -179,7 +183,9 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
     for name in STAGES:
         start = time.perf_counter()
         path = folder / "coreml" / f"{name}.mlpackage"
-        export_coreml(getattr(stages, name), STAGES[name], fixed, options.max_objects, path, precision, metadata)
+        module = getattr(stages, name)
+        with float16_safe(module) if precision == "fp16" else contextlib.nullcontext():
+            export_coreml(module, STAGES[name], fixed, options.max_objects, path, precision, metadata)
         seconds = time.perf_counter() - start
         entries[name] = {**_stage_entry(folder, path, name, fixed, seconds), "batch": package_batch(path)}
         progress(name, "coreml", seconds)

@@ -236,7 +236,10 @@ class MemoryEncoderStage(nn.Module):
         prob = torch.sigmoid(high_res)
         if self.binarize_prompted:
             binary = (high_res > 0).to(high_res.dtype)
-            prob = torch.where(is_prompted[:, :, None, None] > 0.5, binary, prob)
+            prompted = is_prompted[:, :, None, None]
+            # An exact 0/1 blend: a Where with a per-object condition broadcast over the 1024² map took
+            # onnxruntime 3.9 ms, the products and sum 2.
+            prob = prompted * binary + (1 - prompted) * prob
         mask_for_mem = prob * self.scale + self.bias
         feats = self.memory_encoder(vision_feats, mask_for_mem)  # image features projected once, broadcast
         return self.perceiver(feats, self.mem_map_pos.expand(b, -1, -1, -1))

@@ -61,7 +61,8 @@ class TwoWayTransformer(nn.Module):
     def forward(
         self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor, token_bias: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image, image_pe [B, C, h, w]; tokens [B, T, C] → (tokens [B, T, C], image tokens [B, h·w, C])."""
+        """image [B, C, h, w], image_pe [1, C, h, w] (broadcast: a constant, never copied per object); tokens
+        [B, T, C] → (tokens [B, T, C], image tokens [B, h·w, C])."""
         keys = image.flatten(2).transpose(1, 2)
         key_pe = image_pe.flatten(2).transpose(1, 2)
         queries = tokens

@@ -21,6 +21,7 @@ from edgetam_export.examples import example_inputs
 from edgetam_export.export import IMAGENET_MEAN, IMAGENET_STD, size_bytes
 from edgetam_export.metrics import cosine, psnr
 from edgetam_export.registry import STAGES, model_sizes
+from reference_model.attention import float16_safe
 from runtime.errors import InputError
 
 CAPACITIES = {"K": 4, "N": 19, "P": 16}
@@ -202,17 +203,18 @@ def test_fp16_estimate(small_stages, sizes):
     per output. CPU float16 kernels accumulate in float32, as Core ML's GPU does; the ANE may lose more."""
     half = copy.deepcopy(small_stages).half()
     rows, failures = [], []
-    for stage in STAGES:
-        inputs = example_inputs(stage, {**sizes, "B": 2}, seed=7)
-        ref = _stage_outputs(getattr(small_stages, stage), stage, inputs)
-        got = _stage_outputs(getattr(half, stage), stage, {k: v.half() for k, v in inputs.items()})
-        for name, r, g in zip(STAGES[stage].output_names, ref, got, strict=True):
-            assert torch.isfinite(g).all(), f"{stage}.{name} overflows in float16"
-            p, c = psnr(g, r), cosine(g, r)
-            rows.append(f"{stage:17} {name:20} PSNR {p:6.1f} dB  cosine {c:.6f}")
-            if p < FP16_MIN_PSNR or c < FP16_MIN_COSINE:
-                where = _worst_modules(getattr(small_stages, stage), getattr(half, stage), inputs, stage)
-                failures.append(f"{stage}.{name}: PSNR {p:.1f}, cosine {c:.6f}; worst submodules {where}")
+    with float16_safe(half):  # as the exporters do for float16 graphs
+        for stage in STAGES:
+            inputs = example_inputs(stage, {**sizes, "B": 2}, seed=7)
+            ref = _stage_outputs(getattr(small_stages, stage), stage, inputs)
+            got = _stage_outputs(getattr(half, stage), stage, {k: v.half() for k, v in inputs.items()})
+            for name, r, g in zip(STAGES[stage].output_names, ref, got, strict=True):
+                assert torch.isfinite(g).all(), f"{stage}.{name} overflows in float16"
+                p, c = psnr(g, r), cosine(g, r)
+                rows.append(f"{stage:17} {name:20} PSNR {p:6.1f} dB  cosine {c:.6f}")
+                if p < FP16_MIN_PSNR or c < FP16_MIN_COSINE:
+                    where = _worst_modules(getattr(small_stages, stage), getattr(half, stage), inputs, stage)
+                    failures.append(f"{stage}.{name}: PSNR {p:.1f}, cosine {c:.6f}; worst submodules {where}")
     print("\n".join(rows))
     assert not failures, failures
 
