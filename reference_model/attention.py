@@ -31,6 +31,19 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
+def keys_with_bias(k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Keys [B, heads, N, d] and a key bias [B, 1, 1, N] → keys [B, heads, N, d + 1], the bias as last channel."""
+    return torch.cat([k, bias.transpose(-1, -2).expand(-1, k.shape[1], -1, -1)], dim=-1)
+
+
+def attend_biased_keys(q: torch.Tensor, kb: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """attend(q, k, v, bias) for keys_with_bias(k, bias): queries get a last channel of ones, so q·kᵀ/√d + bias
+    is one matrix product. With thousands of keys this skips a pass over the score matrix (onnxruntime:
+    10 % of a 4096 × 3648 attention); a bias of 0 adds exactly nothing, so valid keys score the same."""
+    q = torch.cat([q * q.shape[-1] ** -0.5, torch.ones_like(q[..., :1])], dim=-1)
+    return torch.softmax(q @ kb.transpose(-1, -2), dim=-1) @ v
+
+
 class Attention(nn.Module):
     """SAM attention: project, split heads, (rotate), attend, merge heads, project back."""
 
@@ -78,6 +91,30 @@ class Attention(nn.Module):
             return x.squeeze(1)
         return x.transpose(1, 2).flatten(2)
 
+    def queries(self, q: torch.Tensor, q_rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Tokens [B, n, C] → projected queries [B, heads, n, d], rotated by tables for exactly these tokens."""
+        q = self._split(self._project_qk(self.q_proj, q))
+        return q if q_rope is None else apply_rope(q, *q_rope)
+
+    def keys_values(
+        self,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        k_rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rotate_keys: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Key and value tokens → projected keys and values [B, heads, N, d], keys rotated."""
+        k = self._split(self._project_qk(self.k_proj, k))
+        if k_rope is not None:
+            k = apply_rope(k, *k_rope)
+        if rotate_keys is not None:
+            k = rotate_keys(k)
+        return k, self._split(self.v_proj(v))
+
+    def output(self, heads: torch.Tensor) -> torch.Tensor:
+        """Attention result [B, heads, n, d] → tokens [B, n, C]."""
+        return self.out_proj(self._merge(heads))
+
     def forward(
         self,
         q: torch.Tensor,
@@ -88,20 +125,13 @@ class Attention(nn.Module):
         k_rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         rotate_keys: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        q = self._split(self._project_qk(self.q_proj, q))
-        k = self._split(self._project_qk(self.k_proj, k))
-        v = self._split(self.v_proj(v))
-        if q_rope is not None:
-            q = apply_rope(q, *q_rope)
-        if k_rope is not None:
-            k = apply_rope(k, *k_rope)
-        if rotate_keys is not None:
-            k = rotate_keys(k)
+        q = self.queries(q, q_rope)
+        k, v = self.keys_values(k, v, k_rope, rotate_keys)
         if self.query_chunk is None:
             out = attend(q, k, v, bias)
         else:
             out = torch.cat([attend(chunk, k, v, bias) for chunk in q.split(self.query_chunk, dim=-2)], dim=-2)
-        return self.out_proj(self._merge(out))
+        return self.output(out)
 
 
 class MLP(nn.Module):

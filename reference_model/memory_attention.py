@@ -14,21 +14,27 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .attention import Attention
+from .attention import Attention, attend_biased_keys, keys_with_bias
 
 QUERY_CHUNK = 1024  # frame tokens per attention call (see Attention.query_chunk)
 
 
 class MemoryAttentionLayer(nn.Module):
+    """Self-attention over the frame's tokens, then, per chunk of `query_chunk` tokens, cross-attention to
+    the memory and the MLP. Everything after self-attention is per token, so chunks give the same result;
+    a chunk's 2048-wide MLP activations (8 MB at 1024 tokens instead of 32) stay in cache, which made the
+    MLP 20 % faster in onnxruntime at 1024²."""
+
     def __init__(self, dim: int, mem_dim: int, ffn_dim: int, query_chunk: int | None = None) -> None:
         super().__init__()
         self.self_attn = Attention(dim, num_heads=1, rotary=True, query_chunk=query_chunk)
-        self.cross_attn_image = Attention(dim, num_heads=1, kv_in_dim=mem_dim, rotary=True, query_chunk=query_chunk)
+        self.cross_attn_image = Attention(dim, num_heads=1, kv_in_dim=mem_dim, rotary=True)
         self.linear1 = nn.Linear(dim, ffn_dim)
         self.linear2 = nn.Linear(ffn_dim, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)
+        self.query_chunk = query_chunk
 
     def forward(
         self,
@@ -44,12 +50,18 @@ class MemoryAttentionLayer(nn.Module):
         # x arrives with batch 1 while it is still the frame's own features (the first layer's self-
         # attention is then computed once for every object); it becomes per object here.
         x = x.expand(memory.shape[0], -1, -1)
-        y = self.norm2(x)
-        x = x + self.cross_attn_image(
-            y, memory + memory_pos, memory, bias=memory_bias, q_rope=q_rope, rotate_keys=rotate_memory_keys
-        )
-        y = self.norm3(x)
-        return x + self.linear2(torch.relu(self.linear1(y)))
+        cross = self.cross_attn_image
+        keys, values = cross.keys_values(memory + memory_pos, memory, rotate_keys=rotate_memory_keys)
+        keys = keys_with_bias(keys, memory_bias)  # projected once, shared by the chunks
+        chunk = self.query_chunk or x.shape[1]
+        out = []
+        for start in range(0, x.shape[1], chunk):
+            part = x[:, start : start + chunk]
+            rope = (q_rope[0][start : start + chunk], q_rope[1][start : start + chunk])
+            queries = cross.queries(self.norm2(part), rope)
+            part = part + cross.output(attend_biased_keys(queries, keys, values))
+            out.append(part + self.linear2(torch.relu(self.linear1(self.norm3(part)))))
+        return torch.cat(out, dim=1)
 
 
 class MemoryAttention(nn.Module):
