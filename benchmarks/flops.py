@@ -2,7 +2,9 @@
 
 torch's FlopCounterMode counts convolutions and matrix products, but not the two products inside
 `scaled_dot_product_attention` on the CPU (q·kᵀ and p·v), which are most of memory attention. Those are
-counted here by hand, 2·L·S·(d_qk + d_v) per head, and kept apart so the report can show them. The stages
+counted here by hand, 2·L·S·(d_qk + d_v) per head, and kept apart so the report can show them, together
+with the attention products the stages write out themselves (memory attention's cross-attention, whose
+keys carry the padding bias as one more channel): every product of two [B, heads, tokens, d] tensors. The stages
 are built on the meta device: shapes only, no weights and no arithmetic, so counting at 1024² is instant.
 A multiply-add is 2 FLOPs; softmax, norms and activations are not counted (they are not GEMM work).
 """
@@ -44,6 +46,11 @@ class _AttentionProducts(TorchFunctionMode):
             heads = math.prod(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]))
             self.flops += 2 * heads * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
             return q.new_empty((*q.shape[:-1], v.shape[-1]))
+        if func in (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__) and all(a.dim() == 4 for a in args[:2]):
+            a, b = args[:2]
+            batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            self.flops += 2 * math.prod(batch) * a.shape[-2] * a.shape[-1] * b.shape[-1]
+            return a.new_empty((*batch, a.shape[-2], b.shape[-1]))
         return func(*args, **kwargs)
 
 

@@ -102,7 +102,8 @@ def test_attention_products_are_counted_by_hand():
     cost = count_stage(stages, "memory_attention", {"B": 1, "K": k, "N": n})
     queries = cfg.feat_size**2
     keys = (k + r) * t + n * (c // cfg.mem_dim)
-    self_attention, cross_attention = 2 * queries * queries * 2 * c, 2 * queries * keys * 2 * c
+    # cross-attention keys carry the padding bias as one more channel (attend_biased_keys)
+    self_attention, cross_attention = 2 * queries * queries * 2 * c, 2 * queries * keys * (2 * c + 1)
     layers = cfg.memory_attention_layers
     assert cost.attention_flops == layers * (self_attention + cross_attention)
     assert cost.flops > cost.attention_flops  # projections and MLPs come from torch's counter
