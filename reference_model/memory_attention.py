@@ -53,13 +53,14 @@ class MemoryAttentionLayer(nn.Module):
         cross = self.cross_attn_image
         keys, values = cross.keys_values(memory + memory_pos, memory, rotate_keys=rotate_memory_keys)
         keys = keys_with_bias(keys, memory_bias)  # projected once, shared by the chunks
+        # Queries for all tokens at once: one rotation by the whole table (slicing the constant tables per
+        # chunk would store each slice in the exported file again).
+        queries = cross.queries(self.norm2(x), q_rope)
         chunk = self.query_chunk or x.shape[1]
         out = []
         for start in range(0, x.shape[1], chunk):
             part = x[:, start : start + chunk]
-            rope = (q_rope[0][start : start + chunk], q_rope[1][start : start + chunk])
-            queries = cross.queries(self.norm2(part), rope)
-            part = part + cross.output(attend_biased_keys(queries, keys, values))
+            part = part + cross.output(attend_biased_keys(queries[:, :, start : start + chunk], keys, values))
             out.append(part + self.linear2(torch.relu(self.linear1(self.norm3(part)))))
         return torch.cat(out, dim=1)
 
