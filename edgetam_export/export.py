@@ -6,7 +6,6 @@ failed export leaves the previous export (or nothing) behind, never a half-writt
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
@@ -155,7 +154,7 @@ def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, mani
             "edgetam.weights": json.dumps(manifest["weights"]),
             "edgetam.toolkit_version": __version__,
         }
-        with float16_safe(module) if precision == "fp16" else contextlib.nullcontext():
+        with float16_safe(module, enabled=precision == "fp16"):
             export_onnx(module, spec, example, path, metadata)
         seconds = time.perf_counter() - start
         entries[name] = _stage_entry(folder, path, name, sizes, seconds, "float16" if precision == "fp16" else None)
@@ -184,7 +183,7 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
         start = time.perf_counter()
         path = folder / "coreml" / f"{name}.mlpackage"
         module = getattr(stages, name)
-        with float16_safe(module) if precision == "fp16" else contextlib.nullcontext():
+        with float16_safe(module, enabled=precision == "fp16"):
             export_coreml(module, STAGES[name], fixed, options.max_objects, path, precision, metadata)
         seconds = time.perf_counter() - start
         entries[name] = {**_stage_entry(folder, path, name, fixed, seconds), "batch": package_batch(path)}

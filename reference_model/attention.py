@@ -199,9 +199,9 @@ class LayerNorm2d(nn.Module):
 
 
 @contextmanager
-def float16_safe(module: nn.Module) -> Iterator[None]:
+def float16_safe(module: nn.Module, enabled: bool = True) -> Iterator[None]:
     """While exporting float16 graphs: every LayerNorm2d in `module` takes its overflow-safe path."""
-    norms = [m for m in module.modules() if isinstance(m, LayerNorm2d)]
+    norms = [m for m in module.modules() if isinstance(m, LayerNorm2d)] if enabled else []
     for norm in norms:
         norm.overflow_safe = True
     try:

@@ -83,7 +83,7 @@ class MaskDecoder(nn.Module):
         valid = torch.cat([sparse_valid.new_ones(b, output_tokens.shape[0]), sparse_valid], dim=1)
 
         src = image_embed + dense
-        _, c, h, w = src.shape
+        h, w = src.shape[-2:]
         hs, src = self.transformer(src, image_pe, tokens, key_padding_bias(valid))
         iou_token_out = hs[:, 1, :]
         mask_tokens_out = hs[:, 2 : 2 + self.num_mask_tokens, :]

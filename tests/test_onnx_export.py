@@ -182,3 +182,20 @@ def test_track_refuses_a_stale_export(export_dir, tmp_path):
     )
     assert result.exit_code == 1 and "format_version 0" in result.output and "export again" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_float16_export_guards_layer_norms(export_dir, small_model, tmp_path):
+    """A float16 ONNX export normalizes the mask downsampler's few-channel maps with the overflow guard
+    (a ReduceMax of the deviations); the float32 export skips it; the model is left as it was."""
+    import onnx
+
+    out = tmp_path / "fp16"
+    export_all(small_model, WeightsInfo("synthetic", seed=SEED), out, ExportOptions(("onnx",), {"onnx": "fp16"}))
+
+    def reduce_max_nodes(folder) -> int:
+        graph = onnx.load(str(folder / "onnx" / "memory_encoder.onnx")).graph
+        return sum(node.op_type == "ReduceMax" for node in graph.node)
+
+    assert reduce_max_nodes(export_dir) == 0
+    assert reduce_max_nodes(out) > 0
+    assert not any(getattr(m, "overflow_safe", False) for m in small_model.modules())
