@@ -47,9 +47,9 @@ class MemoryAttentionLayer(nn.Module):
     ) -> torch.Tensor:
         y = self.norm1(x)
         x = x + self.self_attn(y, y, y, q_rope=q_rope, k_rope=q_rope)
-        # x arrives with batch 1 while it is still the frame's own features (the first layer's self-
-        # attention is then computed once for every object); it becomes per object here.
-        x = x.expand(memory.shape[0], -1, -1)
+        # x arrives with batch 1 while it is still the frame's own features: in the first layer its self-
+        # attention and the cross-attention queries are computed once for every object, and it becomes
+        # per object (by broadcasting) when the memory's answer is added.
         cross = self.cross_attn_image
         keys, values = cross.keys_values(memory + memory_pos, memory, rotate_keys=rotate_memory_keys)
         keys = keys_with_bias(keys, memory_bias)  # projected once, shared by the chunks

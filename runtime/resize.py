@@ -163,17 +163,18 @@ def _fixed_point_pass(src: np.ndarray, index: np.ndarray, weight: np.ndarray, pr
     """
     out_rows = index.shape[0] if axis == 0 else src.shape[0]
     out = np.empty((out_rows, src.shape[1] if axis == 0 else index.shape[0]), dtype=np.uint8)
+    taps = weight.T[:, :, None] if axis == 0 else np.ascontiguousarray(weight.T)  # one weight vector per tap
     for start in range(0, out_rows, _ROW_BLOCK):
         rows = slice(start, start + _ROW_BLOCK)
         if axis == 0:
-            out[rows] = _fixed_point_block(src, index[rows], weight[rows].T[:, :, None], precision, axis)
+            out[rows] = _fixed_point_block(src, index[rows], taps[:, rows], precision, axis)
         else:
-            out[rows] = _fixed_point_block(src[rows], index, np.ascontiguousarray(weight.T), precision, axis)
+            out[rows] = _fixed_point_block(src[rows], index, taps, precision, axis)
     return out
 
 
 def _fixed_point_block(src: np.ndarray, index: np.ndarray, taps: np.ndarray, precision: int, axis: int) -> np.ndarray:
-    """`_fixed_point_pass` on one block; taps: one weight vector per tap, shaped to broadcast along the other axis."""
+    """`_fixed_point_pass` on one block; taps[k]: tap k's weights, shaped to broadcast along the other axis."""
     gathered = np.empty(src.shape[:axis] + (index.shape[0],) + src.shape[axis + 1 :], dtype=np.uint8)
     acc = np.empty(gathered.shape, dtype=np.int32)
     term = np.empty_like(acc)
