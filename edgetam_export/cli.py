@@ -46,8 +46,15 @@ def info(weights) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="export folder")
 @click.option("--cond-slots", type=int, default=4, show_default=True, help="Core ML: conditioning memories attended")
 @click.option("--point-slots", type=int, default=16, show_default=True, help="Core ML: points per object and call")
+@click.option(
+    "--onnx-attention",
+    type=click.Choice(["onnxruntime", "standard"]),
+    default="onnxruntime",
+    show_default=True,
+    help="memory attention through onnxruntime's fused kernel, or standard ONNX ops for other runtimes",
+)
 @click.option("--image-size", type=int, default=1024, show_default=True, hidden=True)
-def export(weights, formats, precision, out, cond_slots, point_slots, image_size) -> None:
+def export(weights, formats, precision, out, cond_slots, point_slots, onnx_attention, image_size) -> None:
     """Export the stages to ONNX and/or Core ML with a manifest.json."""
     from reference_model import EdgeTamConfig
 
@@ -59,6 +66,7 @@ def export(weights, formats, precision, out, cond_slots, point_slots, image_size
         precision={f: precision for f in chosen} if precision else None,
         cond_slots=cond_slots,
         point_slots=point_slots,
+        onnx_attention=onnx_attention,
     )
     model, provenance = load_weights(weights, EdgeTamConfig(image_size=image_size))
     click.echo(f"weights: {provenance.describe()}")

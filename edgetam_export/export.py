@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from reference_model import EdgeTAM, Stages, WeightsInfo
-from reference_model.attention import float16_safe
+from reference_model.attention import float16_safe, fused_attention
 from reference_model.checkpoint import sha256_of
 from runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
@@ -27,6 +27,9 @@ from .registry import STAGES, contract, model_sizes
 from .staging import staged_folder
 
 FORMATS = ("onnx", "coreml")
+# ONNX attention: onnxruntime's fused com.microsoft.MultiHeadAttention kernel for memory attention, or standard
+# ops only (MatMul, Softmax) for other ONNX runtimes.
+ONNX_ATTENTION = ("onnxruntime", "standard")
 DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -43,6 +46,13 @@ class ExportOptions:
     cond_slots: int = 4  # Core ML: conditioning memories attended (the K temporally closest)
     point_slots: int = 16  # Core ML: points per object and call (a box counts as two)
     max_objects: int = 8  # Core ML: objects per call
+    onnx_attention: str = "onnxruntime"  # one of ONNX_ATTENTION
+
+    def __post_init__(self) -> None:
+        if self.onnx_attention not in ONNX_ATTENTION:
+            raise ExportError(
+                f"unknown ONNX attention {self.onnx_attention!r}; choose one of {', '.join(ONNX_ATTENTION)}"
+            )
 
     def precision_of(self, fmt: str) -> str:
         return (self.precision or {}).get(fmt, DEFAULT_PRECISION[fmt])
@@ -116,7 +126,7 @@ def _export_into(model: EdgeTAM, weights: WeightsInfo, folder: Path, options: Ex
         precision = options.precision_of(fmt)
         (folder / fmt).mkdir()
         if fmt == "onnx":
-            section = _export_onnx(stages, sizes, folder, precision, manifest, progress)
+            section = _export_onnx(stages, sizes, folder, precision, options.onnx_attention, manifest, progress)
         else:
             section = _export_coreml(model, stages, sizes, folder, precision, manifest, options, progress)
         manifest["formats"][fmt] = section
@@ -135,7 +145,9 @@ def _stage_entry(folder: Path, file: Path, stage: str, sizes: dict, seconds: flo
     }
 
 
-def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, manifest: dict, progress) -> dict:
+def _export_onnx(
+    stages: Stages, sizes: dict, folder: Path, precision: str, attention: str, manifest: dict, progress
+) -> dict:
     from .to_onnx import OPSET, contract_metadata, export_onnx
 
     if precision == "fp16":
@@ -154,7 +166,7 @@ def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, mani
             "edgetam.weights": json.dumps(manifest["weights"]),
             "edgetam.toolkit_version": __version__,
         }
-        with float16_safe(module, enabled=precision == "fp16"):
+        with float16_safe(module, enabled=precision == "fp16"), fused_attention(module, attention == "onnxruntime"):
             export_onnx(module, spec, example, path, metadata)
         seconds = time.perf_counter() - start
         entries[name] = _stage_entry(folder, path, name, sizes, seconds, "float16" if precision == "fp16" else None)
@@ -162,6 +174,7 @@ def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, mani
     return {
         "precision": precision,
         "opset": OPSET,
+        "attention": attention,
         "capacities": {"B": None, "K": None, "N": None, "P": None},
         "stages": entries,
     }

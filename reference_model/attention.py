@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fused_attention import fused_attend
 from .rope import apply_rope, half_split_order
 
 # Additive bias for keys that must not be attended to. Finite so that fp16 graphs stay finite;
@@ -33,14 +34,18 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor
 
 def keys_with_bias(k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Keys [B, heads, N, d] and a key bias [B, 1, 1, N] → keys [B, heads, N, d + 1], the bias as last channel."""
-    return torch.cat([k, bias.transpose(-1, -2).expand(-1, k.shape[1], -1, -1)], dim=-1)
+    return torch.cat([k, bias.transpose(-1, -2).expand(k.shape[0], k.shape[1], -1, -1)], dim=-1)
 
 
-def attend_biased_keys(q: torch.Tensor, kb: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def attend_biased_keys(q: torch.Tensor, kb: torch.Tensor, v: torch.Tensor, fused: bool = False) -> torch.Tensor:
     """attend(q, k, v, bias) for keys_with_bias(k, bias): queries get a last channel of ones, so q·kᵀ/√d + bias
     is one matrix product. With thousands of keys this skips a pass over the score matrix (onnxruntime:
-    10 % of a 4096 × 3648 attention); a bias of 0 adds exactly nothing, so valid keys score the same."""
+    10 % of a 4096 × 3648 attention); a bias of 0 adds exactly nothing, so valid keys score the same.
+    `fused` (one head): through onnxruntime's fused kernel, scale 1 since q is scaled here; queries shared by
+    all objects (batch 1) are expanded to the keys' batch, as the kernel wants equal batches."""
     q = torch.cat([q * q.shape[-1] ** -0.5, torch.ones_like(q[..., :1])], dim=-1)
+    if fused:
+        return fused_attend(q.expand(kb.shape[0], -1, -1, -1), kb, v, scale=1.0)
     return torch.softmax(q @ kb.transpose(-1, -2), dim=-1) @ v
 
 
@@ -75,6 +80,7 @@ class Attention(nn.Module):
         # each chunk's score matrix stays in cache (4096² fp32 scores are 64 MB per object; chunks of 1024
         # made memory attention 5–14 % faster in onnxruntime at 1024², more with more objects).
         self.query_chunk = query_chunk
+        self.fused = False  # one head only: attend through onnxruntime's fused kernel (see fused_attention)
 
     def _project_qk(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         if self.qk_order is None:
@@ -127,7 +133,11 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         q = self.queries(q, q_rope)
         k, v = self.keys_values(k, v, k_rope, rotate_keys)
-        if self.query_chunk is None:
+        if self.fused and bias is None:  # the kernel tiles the queries itself: all of them in one call
+            out = fused_attend(q, k, v, scale=(self.internal_dim // self.num_heads) ** -0.5)
+        elif self.fused:
+            out = attend_biased_keys(q, keys_with_bias(k, bias), v, fused=True)
+        elif self.query_chunk is None:
             out = attend(q, k, v, bias)
         else:
             out = torch.cat([attend(chunk, k, v, bias) for chunk in q.split(self.query_chunk, dim=-2)], dim=-2)
@@ -196,6 +206,20 @@ class LayerNorm2d(nn.Module):
         u = d / scale
         y = u * torch.rsqrt((u * u).mean(1, keepdim=True) + self.eps / (scale * scale))
         return y * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+@contextmanager
+def fused_attention(module: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """While exporting graphs for onnxruntime: every one-head Attention in `module` (memory attention's)
+    attends through onnxruntime's fused kernel (see fused_attention.py)."""
+    layers = [m for m in module.modules() if isinstance(m, Attention) and m.num_heads == 1] if enabled else []
+    for layer in layers:
+        layer.fused = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.fused = False
 
 
 @contextmanager

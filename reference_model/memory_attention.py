@@ -57,12 +57,18 @@ class MemoryAttentionLayer(nn.Module):
         # chunk would store each slice in the exported file again).
         queries = cross.queries(self.norm2(x), q_rope)
         chunk = self.query_chunk or x.shape[1]
+        if cross.fused:  # onnxruntime's fused kernel tiles the queries itself: all of them in one call
+            x = x + cross.output(attend_biased_keys(queries, keys, values, fused=True))
+            return torch.cat([part + self._mlp(part) for part in x.split(chunk, dim=1)], dim=1)
         out = []
         for start in range(0, x.shape[1], chunk):
             part = x[:, start : start + chunk]
             part = part + cross.output(attend_biased_keys(queries[:, :, start : start + chunk], keys, values))
-            out.append(part + self.linear2(torch.relu(self.linear1(self.norm3(part)))))
+            out.append(part + self._mlp(part))
         return torch.cat(out, dim=1)
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(torch.relu(self.linear1(self.norm3(x))))
 
 
 class MemoryAttention(nn.Module):

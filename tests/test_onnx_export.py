@@ -17,6 +17,7 @@ from edgetam_export.export import ExportOptions, export_all, sha256_file
 from edgetam_export.registry import STAGES, model_sizes
 from edgetam_export.to_onnx import OPSET, export_onnx
 from reference_model import Stages, WeightsInfo
+from reference_model.attention import fused_attention
 from runtime import Tracker
 from runtime.backends.onnx import OnnxBackend
 from tests.conftest import SEED, SMALL
@@ -65,7 +66,8 @@ def test_reexport_gives_identical_bytes(export_dir, small_model, tmp_path):
     for name in STAGES:
         path = tmp_path / f"{name}.onnx"
         metadata = {p.key: p.value for p in onnx.load(str(export_dir / f"onnx/{name}.onnx")).metadata_props}
-        export_onnx(getattr(stages, name), STAGES[name], example_inputs(name, sizes), path, metadata)
+        with fused_attention(getattr(stages, name)):
+            export_onnx(getattr(stages, name), STAGES[name], example_inputs(name, sizes), path, metadata)
         assert sha256_file(path) == manifest["formats"]["onnx"]["stages"][name]["sha256"], name
 
 
@@ -110,6 +112,44 @@ def test_cli_verify_passes_and_fails(export_dir, tmp_path):
     (wrong / "manifest.json").write_text(json.dumps(manifest))
     bad = runner.invoke(main, ["verify", str(wrong), "--frames", "3"])
     assert bad.exit_code == 1 and "FAIL" in bad.output
+
+
+def test_memory_attention_attends_through_onnxruntime_or_standard_ops(export_dir, tmp_path):
+    """By default memory attention's four attentions (self and cross, two layers) are onnxruntime's fused
+    kernel, and no other stage uses a non-standard op; `--onnx-attention standard` writes standard ops only;
+    both give the same features, with padded memory slots and several objects."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from edgetam_export.examples import example_arrays
+
+    def custom_ops(folder) -> dict[str, list[str]]:
+        return {
+            name: [n.op_type for n in onnx.load(str(folder / f"onnx/{name}.onnx")).graph.node if n.domain]
+            for name in STAGES
+        }
+
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    assert manifest["formats"]["onnx"]["attention"] == "onnxruntime"
+    assert custom_ops(export_dir) == {
+        name: ["MultiHeadAttention"] * 4 if name == "memory_attention" else [] for name in STAGES
+    }
+    out = tmp_path / "standard"
+    args = ["export", "--random-init", "--seed", str(SEED), "--image-size", str(SMALL), "--format", "onnx"]
+    result = CliRunner().invoke(main, [*args, "--onnx-attention", "standard", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text())["formats"]["onnx"]["attention"] == "standard"
+    assert custom_ops(out) == {name: [] for name in STAGES}
+    sizes = model_sizes(manifest["model"]["config"]) | {"B": 3, "K": 2, "N": 5, "P": 1}
+    feed = example_arrays("memory_attention", sizes, seed=2)
+    assert 0 < feed["recent_valid"].sum() < feed["recent_valid"].size  # some slots padded
+    fused, standard = (
+        ort.InferenceSession(str(d / "onnx/memory_attention.onnx"), providers=["CPUExecutionProvider"]).run(None, feed)[
+            0
+        ]
+        for d in (export_dir, out)
+    )
+    assert np.abs(fused).max() > 1 and np.abs(fused - standard).max() < 1e-4
 
 
 def test_cli_inspect(export_dir):

@@ -14,10 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from reference_model.attention import (
+    Attention,
     LayerNorm2d,
     attend,
     attend_biased_keys,
     float16_safe,
+    fused_attention,
     key_padding_bias,
     keys_with_bias,
 )
@@ -63,6 +65,30 @@ def test_memory_attention_layer_chunks_give_the_same_result() -> None:
         got = chunked(x, memory, pos, bias, rope, lambda k: k)
     assert got.shape == (2, side * side, dim)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_attention_path_gives_the_same_result() -> None:
+    """As exported for onnxruntime's fused kernel (all queries in one call, the objects' shared queries
+    expanded to their batch, the key bias as a key channel with scale 1), memory attention computes what the
+    standard path computes; only one-head attention switches, and only inside the context."""
+    dim, mem_dim, side, tokens = 32, 16, 8, 70
+    layer = MemoryAttentionLayer(dim, mem_dim, 64, query_chunk=24).eval()
+    x, memory, pos = torch.randn(1, side * side, dim), torch.randn(3, tokens, mem_dim), torch.randn(3, tokens, mem_dim)
+    bias = key_padding_bias((torch.rand(3, tokens) > 0.2).float())
+    rope = rope_tables(axial_rope_angles(dim, side, side))
+    heads = Attention(dim, num_heads=4)
+    q, k = torch.randn(3, 20, dim), torch.randn(3, 30, mem_dim)
+    with torch.no_grad():
+        ref = layer(x, memory, pos, bias, rope, lambda k: k)
+        ref_one_head = layer.cross_attn_image(q, k, k, key_padding_bias((torch.arange(30) < 25).float()[None]))
+        with fused_attention(torch.nn.ModuleList([layer, heads])):
+            assert layer.self_attn.fused and layer.cross_attn_image.fused and not heads.fused
+            got = layer(x, memory, pos, bias, rope, lambda k: k)
+            got_one_head = layer.cross_attn_image(q, k, k, key_padding_bias((torch.arange(30) < 25).float()[None]))
+    assert not layer.self_attn.fused and not layer.cross_attn_image.fused
+    assert got.shape == (3, side * side, dim)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_one_head, ref_one_head, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("channels", [4, 16, 64])
