@@ -62,8 +62,10 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 def markdown(report: dict) -> str:
     s, m, g = report["setting"], report["machine"], report["gemm"]
     units = f" ({s['compute_units']})" if s.get("compute_units") else ""
+    attention = f", {s['attention']} attention" if s["backend"] == "onnx" else ""
     lines = [
-        f"### EdgeTAM benchmark: {s['backend']}{units} {s['precision']}, {s['image_size']}², {s['threads']} threads",
+        f"### EdgeTAM benchmark: {s['backend']}{units} {s['precision']}{attention}, {s['image_size']}², "
+        f"{s['threads']} threads",
         "",
         f"{m['cpu']} ({m['cores']} cores, {_fmt(m['memory_gb'])} GB), {m['os']}; {report['created']}. "
         f"GEMM rate ({g['m']}³ fp32 MatMul, same runtime), measured around every measurement: median "

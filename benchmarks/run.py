@@ -225,6 +225,7 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
             "compute_units": settings.compute_units,
             "export": str(folder),
             "precision": section["precision"],
+            "attention": section.get("attention", "standard"),  # ONNX: onnxruntime's fused kernel or standard ops
             "image_size": config["image_size"],
             "threads": settings.threads or _cores(),
             "warmup": settings.warmup,

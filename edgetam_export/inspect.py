@@ -36,7 +36,8 @@ def describe(folder: Path, manifest: dict) -> str:
     ]
     for fmt, section in manifest["formats"].items():
         caps = ", ".join(f"{k}={v if v is not None else 'any'}" for k, v in section["capacities"].items())
-        lines.append(f"\n{fmt} ({section['precision']}; capacities {caps})")
+        attention = f"; attention {section['attention']}" if "attention" in section else ""
+        lines.append(f"\n{fmt} ({section['precision']}; capacities {caps}{attention})")
         for stage, entry in section["stages"].items():
             path = folder / entry["file"]
             params, ops = onnx_summary(path) if fmt == "onnx" else coreml_summary(path)

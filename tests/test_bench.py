@@ -52,7 +52,7 @@ def test_report_is_complete_and_consistent(bench_report):
         "mask_prompt",
     ]
     assert report["machine"]["cores"] >= 1 and report["machine"]["cpu"]
-    assert report["setting"]["image_size"] == TINY
+    assert report["setting"]["image_size"] == TINY and report["setting"]["attention"] == "onnxruntime"
     for row in report["stages"]:
         assert row["peak_rss_mb"] > row["rss_before_load_mb"] > 0
         assert row["file_mb"] * 1e6 == pytest.approx(
@@ -61,6 +61,7 @@ def test_report_is_complete_and_consistent(bench_report):
     # the printed table is the Markdown written to disk
     md = (out / "bench.md").read_text()
     assert md == markdown(report) and "| image_encoder |" in md and md.strip() in output
+    assert "onnxruntime attention" in md.splitlines()[0]
     with Image.open(out / "bench.png") as png:
         assert png.format == "PNG" and png.width > 800
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "a staging folder was left behind"

@@ -158,6 +158,7 @@ def test_cli_inspect(export_dir):
     for stage in STAGES:
         assert stage in result.output
     assert "MB" in result.output and "M params" in result.output and "MatMul" in result.output
+    assert "attention onnxruntime" in result.output
 
 
 def test_cli_export_errors(tmp_path):
