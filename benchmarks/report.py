@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from .node_profile import COUNTED_OPS, split_counted
+
 FORMAT_VERSION = 1
 PER_FRAME_STAGES = ("image_encoder", "memory_attention", "mask_decoder", "memory_encoder")
 PER_OBJECT_STAGES = PER_FRAME_STAGES[1:]
@@ -85,6 +87,24 @@ def markdown(report: dict) -> str:
             f"| {_fmt(r['roofline_ms'])} | {_fmt(r['vs_roofline'], 2)} "
             f"| {_fmt(r['peak_rss_mb'], 0)} |"
         )
+    profiled = [r for r in report["stages"] if r.get("op_ms") and r["stage"] in PER_FRAME_STAGES]
+    if profiled:
+        lines += [
+            "",
+            "Where each stage's time goes (onnxruntime's node time per run, profiled after the timed runs): ops the "
+            "FLOP count covers (convolutions, matrix products, fused attention) and all others, which carry no "
+            "counted FLOPs and are bound by memory traffic.",
+            "",
+            "| stage | counted ops ms (GFLOP/s) | other ops ms | largest other ops ms |",
+            "| --- | --- | --- | --- |",
+        ]
+        for r in profiled:
+            counted, other = split_counted(r["op_ms"])
+            largest = [(op, ms) for op, ms in r["op_ms"].items() if op not in COUNTED_OPS][:4]
+            lines.append(
+                f"| {r['stage']} | {counted:,.1f} ({r['gflop'] / max(counted, 1e-9) * 1e3:,.0f}) | {other:,.1f} "
+                f"| {', '.join(f'{op} {ms:,.1f}' for op, ms in largest)} |"
+            )
     names = sorted({b["name"] for b in report["baselines"]})
     head = "| objects | first frame ms | tracked median ms | p90 ms | GFLOP | GEMM GFLOP/s | roofline ms | × roofline |"
     lines += ["", head + "".join(f" {n} ms (speedup, min IoU) |" for n in names)]

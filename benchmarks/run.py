@@ -147,6 +147,7 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
                 "peak_rss_mb": timing["peak_rss_mb"],
                 "rss_before_load_mb": timing["rss_before_load_mb"],
                 "gemm_gflop_per_s": timing["gemm_gflop_per_s"],
+                "op_ms": timing.get("op_ms"),  # onnxruntime node time per op type (onnx only)
             }
         )
         say(

@@ -114,7 +114,12 @@ def _time_stage(job: StageJob) -> dict:
     backend = open_backend(job.backend, job.folder, [job.stage], job.threads, job.compute_units)
     inputs = example_arrays(job.stage, job.sizes, seed=1, all_valid=True)
     times = repeat(lambda: backend.run(job.stage, inputs), job.warmup, job.runs)
-    return {**summary_ms(times), "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": before}
+    result = {**summary_ms(times), "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": before}
+    if job.backend == "onnx":  # after the peak is read: the profiled session is a second copy of the graph
+        from .node_profile import onnx_op_times
+
+        result["op_ms"] = onnx_op_times(job.folder, job.stage, inputs, job.threads)
+    return result
 
 
 def gemm_rate(backend: str, threads: int | None, compute_units: str | None, runs: int = 10) -> float:

@@ -55,6 +55,7 @@ def test_report_is_complete_and_consistent(bench_report):
     assert report["setting"]["image_size"] == TINY and report["setting"]["attention"] == "onnxruntime"
     for row in report["stages"]:
         assert row["peak_rss_mb"] > row["rss_before_load_mb"] > 0
+        assert sum(row["op_ms"].values()) > 0 and all(ms >= 0 for ms in row["op_ms"].values())
         assert row["file_mb"] * 1e6 == pytest.approx(
             (out.parent / "export" / "onnx" / f"{row['stage']}.onnx").stat().st_size
         )
@@ -62,6 +63,9 @@ def test_report_is_complete_and_consistent(bench_report):
     md = (out / "bench.md").read_text()
     assert md == markdown(report) and "| image_encoder |" in md and md.strip() in output
     assert "onnxruntime attention" in md.splitlines()[0]
+    # the profile finds memory attention's fused kernel, and its table covers every per-frame stage
+    assert "MultiHeadAttention" in next(r for r in report["stages"] if r["stage"] == "memory_attention")["op_ms"]
+    assert "Where each stage's time goes" in md and "| memory_encoder | " in md.split("Where each stage")[1]
     with Image.open(out / "bench.png") as png:
         assert png.format == "PNG" and png.width > 800
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "a staging folder was left behind"

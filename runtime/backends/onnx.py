@@ -39,9 +39,10 @@ class OnnxBackend:
         self.capacities = {k: v for k, v in section["capacities"].items() if k != "B"}
         self.weights = manifest["weights"]
         options = session_options(threads)
-        self.sessions = {}
+        self.sessions, self.paths = {}, {}
         for stage, _, path in stage_files(section, folder, stages):
             self.sessions[stage] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.paths[stage] = path
 
     @classmethod
     def from_folder(
