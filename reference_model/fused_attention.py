@@ -1,10 +1,11 @@
-"""onnxruntime's fused attention kernel for single-head attention, switched on while ONNX graphs are exported.
+"""onnxruntime's fused attention kernel for one-head attention, switched on while ONNX graphs are exported.
 
 onnxruntime's `com.microsoft.MultiHeadAttention` computes softmax(scale·q·kᵀ)·v tile by tile, so the score
 matrix never leaves cache. For memory attention at 1024² (4096 queries over 4096 frame tokens or ~3,600
 memory tokens) it ran 20–25 % faster than MatMul → Softmax → MatMul on this project's CPU, faster even than
-the plain GEMM rate. The op exists only in onnxruntime, so it is opt-in per export (`attention.fused_attention`) and
-the manifest says which attention a graph uses; torch evaluation and Core ML keep the standard ops.
+the plain GEMM rate. The op exists only in onnxruntime, so the ONNX exporter switches it on per export
+(`attention.fused_attention`; `--onnx-attention standard` leaves it off) and the manifest says which a graph
+uses. Torch evaluation and Core ML keep the standard ops.
 
 A key bias (padded memory slots) rides in the keys as an extra channel (`attention.keys_with_bias`): the
 kernel's own key-padding mask input falls back to an unfused path that was slower than the plain graph.
@@ -26,10 +27,11 @@ class _MultiHeadAttention(torch.autograd.Function):
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
     @staticmethod
-    def symbolic(g, q, k, v, scale: float):  # noqa: ANN001, ANN205 (TorchScript graph values)
+    def symbolic(g, q, k, v, scale: float):  # TorchScript graph values in, one out
         out = g.op(f"{ONNX_DOMAIN}::MultiHeadAttention", q, k, v, num_heads_i=1, scale_f=scale)
+        # The exporter cannot infer a contrib op's output: [B, n] of the queries, the values' width.
         q_sizes, v_sizes = q.type().varyingSizes(), v.type().varyingSizes()
-        out.setType(q.type().with_sizes([*q_sizes[:2], v_sizes[2]]))  # the exporter cannot infer a contrib op's
+        out.setType(q.type().with_sizes([*q_sizes[:2], v_sizes[2]]))
         return out
 
 
