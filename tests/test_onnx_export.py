@@ -143,12 +143,12 @@ def test_memory_attention_attends_through_onnxruntime_or_standard_ops(export_dir
     sizes = model_sizes(manifest["model"]["config"]) | {"B": 3, "K": 2, "N": 5, "P": 1}
     feed = example_arrays("memory_attention", sizes, seed=2)
     assert 0 < feed["recent_valid"].sum() < feed["recent_valid"].size  # some slots padded
-    fused, standard = (
-        ort.InferenceSession(str(d / "onnx/memory_attention.onnx"), providers=["CPUExecutionProvider"]).run(None, feed)[
-            0
-        ]
-        for d in (export_dir, out)
-    )
+
+    def features(folder) -> np.ndarray:
+        path = str(folder / "onnx/memory_attention.onnx")
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+
+    fused, standard = features(export_dir), features(out)
     assert np.abs(fused).max() > 1 and np.abs(fused - standard).max() < 1e-4
 
 

@@ -77,14 +77,14 @@ def test_fused_attention_path_gives_the_same_result() -> None:
     bias = key_padding_bias((torch.rand(3, tokens) > 0.2).float())
     rope = rope_tables(axial_rope_angles(dim, side, side))
     heads = Attention(dim, num_heads=4)
-    q, k = torch.randn(3, 20, dim), torch.randn(3, 30, mem_dim)
+    q, k, k_bias = torch.randn(3, 20, dim), torch.randn(3, 30, mem_dim), key_padding_bias(torch.rand(1, 30).round())
     with torch.no_grad():
         ref = layer(x, memory, pos, bias, rope, lambda k: k)
-        ref_one_head = layer.cross_attn_image(q, k, k, key_padding_bias((torch.arange(30) < 25).float()[None]))
+        ref_one_head = layer.cross_attn_image(q, k, k, k_bias)  # one bias for all objects (broadcast)
         with fused_attention(torch.nn.ModuleList([layer, heads])):
             assert layer.self_attn.fused and layer.cross_attn_image.fused and not heads.fused
             got = layer(x, memory, pos, bias, rope, lambda k: k)
-            got_one_head = layer.cross_attn_image(q, k, k, key_padding_bias((torch.arange(30) < 25).float()[None]))
+            got_one_head = layer.cross_attn_image(q, k, k, k_bias)
     assert not layer.self_attn.fused and not layer.cross_attn_image.fused
     assert got.shape == (3, side * side, dim)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
