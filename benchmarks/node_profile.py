@@ -25,17 +25,13 @@ def onnx_op_times(
     folder: str | Path, stage: str, inputs: dict[str, np.ndarray], threads: int | None, runs: int = 3
 ) -> dict[str, float]:
     """Milliseconds per run spent in each op type of one stage (one profiled warm-up run left out)."""
-    import onnxruntime as ort
-
     from runtime.backends.onnx import OnnxBackend, session_options
 
-    backend = OnnxBackend.from_folder(folder, threads, [stage])  # feeds converted exactly as the runtime does
-    path = backend.paths[stage]
     with tempfile.TemporaryDirectory() as tmp:
         options = session_options(threads)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / stage)
-        backend.sessions[stage] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        backend = OnnxBackend.from_folder(folder, threads, [stage], options)  # feeds converted as the runtime does
         for _ in range(runs + 1):
             backend.run(stage, inputs)
         events = json.loads(Path(backend.sessions[stage].end_profiling()).read_text())

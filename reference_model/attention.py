@@ -8,7 +8,7 @@ trace to fixed shapes and give the same result as leaving the padding out.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -209,27 +209,25 @@ class LayerNorm2d(nn.Module):
 
 
 @contextmanager
-def fused_attention(module: nn.Module, enabled: bool = True) -> Iterator[None]:
+def _switched_on(modules: list[nn.Module], flag: str) -> Iterator[None]:
+    """Sets the boolean attribute `flag` on `modules` for the duration of the block (export-time switches)."""
+    for m in modules:
+        setattr(m, flag, True)
+    try:
+        yield
+    finally:
+        for m in modules:
+            setattr(m, flag, False)
+
+
+def fused_attention(module: nn.Module, enabled: bool = True) -> AbstractContextManager[None]:
     """While exporting graphs for onnxruntime: every one-head Attention in `module` (memory attention's)
     attends through onnxruntime's fused kernel (see fused_attention.py)."""
-    layers = [m for m in module.modules() if isinstance(m, Attention) and m.num_heads == 1] if enabled else []
-    for layer in layers:
-        layer.fused = True
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.fused = False
+    layers = [m for m in module.modules() if isinstance(m, Attention) and m.num_heads == 1]
+    return _switched_on(layers if enabled else [], "fused")
 
 
-@contextmanager
-def float16_safe(module: nn.Module, enabled: bool = True) -> Iterator[None]:
+def float16_safe(module: nn.Module, enabled: bool = True) -> AbstractContextManager[None]:
     """While exporting float16 graphs: every LayerNorm2d in `module` takes its overflow-safe path."""
-    norms = [m for m in module.modules() if isinstance(m, LayerNorm2d)] if enabled else []
-    for norm in norms:
-        norm.overflow_safe = True
-    try:
-        yield
-    finally:
-        for norm in norms:
-            norm.overflow_safe = False
+    norms = [m for m in module.modules() if isinstance(m, LayerNorm2d)]
+    return _switched_on(norms if enabled else [], "overflow_safe")

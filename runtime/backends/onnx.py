@@ -30,7 +30,12 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(
-        self, folder: Path, manifest: dict, threads: int | None = None, stages: Sequence[str] | None = None
+        self,
+        folder: Path,
+        manifest: dict,
+        threads: int | None = None,
+        stages: Sequence[str] | None = None,
+        options=None,  # onnxruntime.SessionOptions; default session_options(threads)
     ) -> None:
         import onnxruntime as ort
 
@@ -38,19 +43,18 @@ class OnnxBackend:
         self.config = manifest["model"]["config"]
         self.capacities = {k: v for k, v in section["capacities"].items() if k != "B"}
         self.weights = manifest["weights"]
-        options = session_options(threads)
-        self.sessions, self.paths = {}, {}
+        options = options or session_options(threads)
+        self.sessions = {}
         for stage, _, path in stage_files(section, folder, stages):
             self.sessions[stage] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            self.paths[stage] = path
 
     @classmethod
     def from_folder(
-        cls, folder: str | Path, threads: int | None = None, stages: Sequence[str] | None = None
+        cls, folder: str | Path, threads: int | None = None, stages: Sequence[str] | None = None, options=None
     ) -> OnnxBackend:
-        """Sessions for every stage of the export, or only for `stages`."""
+        """Sessions for every stage of the export, or only for `stages` (`options`: e.g. with profiling on)."""
         folder = Path(folder)
-        return cls(folder, load_manifest(folder), threads, stages)
+        return cls(folder, load_manifest(folder), threads, stages, options)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.sessions[stage]
