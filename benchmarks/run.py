@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgetam_export.registry import STAGES, model_sizes
+from runtime.contract import STAGES, model_sizes
 from edgetam_export.weights import export_source_model
 from runtime.manifest import format_section, load_manifest
 

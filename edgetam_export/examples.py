@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .registry import STAGES, resolve
+from runtime.contract import STAGES, resolve
 
 if TYPE_CHECKING:
     import torch

@@ -19,11 +19,12 @@ import torch
 from reference_model import EdgeTAM, Stages, WeightsInfo
 from reference_model.attention import float16_safe, fused_attention
 from reference_model.checkpoint import sha256_of
+from runtime.manifest import FORMAT_VERSION, MANIFEST
 from runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 from . import __version__
 from .examples import TRACE_SIZES, example_inputs
-from .registry import STAGES, contract, model_sizes
+from runtime.contract import STAGES, contract, model_sizes
 from .staging import staged_folder
 
 FORMATS = ("onnx", "coreml")
@@ -31,8 +32,6 @@ FORMATS = ("onnx", "coreml")
 # ops only (MatMul, Softmax) for other ONNX runtimes.
 ONNX_ATTENTION = ("onnxruntime", "standard")
 DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
-MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
 
 
 class ExportError(RuntimeError):

@@ -50,7 +50,7 @@ from torch import nn
 
 from . import __version__
 from .examples import example_inputs
-from .registry import STAGES, Stage, contract, resolve
+from runtime.contract import STAGES, Stage, contract, resolve
 
 DEPLOYMENT_TARGET = "iOS17"
 # Spec version and MIL opset of the deployment target (iOS 17 = Core ML 7 = specification version 8).

@@ -13,7 +13,7 @@ import onnx
 import torch
 from torch import nn
 
-from .registry import CAPACITY_AXES, Stage, contract
+from runtime.contract import CAPACITY_AXES, Stage, contract
 
 OPSET = 18
 DYNAMIC = ("B", *CAPACITY_AXES)

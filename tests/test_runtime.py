@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgetam_export.clip import disc_mask, synthetic_clip
-from edgetam_export.registry import STAGES, model_sizes, resolve
+from runtime.contract import STAGES, model_sizes, resolve
 from reference_model import WeightsInfo
 from runtime import InputError, SessionError, Tracker
 from runtime.backends.torch import TorchBackend

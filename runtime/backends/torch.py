@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgetam_export.registry import STAGES
+from ..contract import STAGES
 from reference_model import EdgeTamConfig, Stages, WeightsInfo, load_model, synthetic_model
 from reference_model.edgetam import EdgeTAM
 

@@ -1,7 +1,9 @@
-"""The stage registry: for every exported graph, its inputs and outputs (names, shapes, dtypes).
+"""The stage contract: for every exported graph, its inputs and outputs (names, shapes, dtypes).
 
-One table serves the ONNX and Core ML exporters, the verifier, the manifest and the runtime's torch
-backend; nothing about a stage is written anywhere else. Shapes are symbolic: "B" is the object batch,
+One table serves the ONNX and Core ML exporters, the verifier, the manifest and the runtime (the Swift
+package decodes the same records from manifest.json); nothing about a stage is written anywhere else.
+It lives in the runtime, which imports no torch, so the exporters depend on the runtime and never the
+other way round. Shapes are symbolic: "B" is the object batch,
 "K" conditioning-memory slots, "R" recent-memory slots, "N" object-pointer slots, "P" point slots; the
 other sizes follow from the model config (see `resolve`). This module imports no torch.
 """
