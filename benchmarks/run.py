@@ -261,7 +261,7 @@ def _cores() -> int:
 
 def write_report(report: dict, out: Path) -> None:
     """bench.json, bench.md and bench.png into `out`, all or nothing."""
-    from edgetam_export.staging import staged_folder
+    from runtime.staging import staged_folder
 
     from .chart import draw_chart
 
