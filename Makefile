@@ -1,4 +1,4 @@
-# Two commands work on a fresh machine with only Python: `make demo` and `make test`.
+# Two commands work on a fresh machine with only Python and Swift: `make demo` and `make test`.
 # Each creates .venv (ignored by git) and installs what it needs first.
 PYTHON ?= python3
 VENV := .venv
@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean swift-test-data swift-test
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,24 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) -m edgetam_export.demo
 
+# The Python suite records the traces the Swift tests replay (tests/test_trace.py writes them to
+# build/swift-test-data/traces); the Swift package then builds without warnings and replays them.
+SWIFT_DATA := $(CURDIR)/build/swift-test-data
+
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+	$(PY) -m tests.swift_vectors $(SWIFT_DATA)/vectors
+	$(MAKE) --no-print-directory swift-test
+
+# Regenerate the Swift tests' data without the Python suite.
+swift-test-data: $(STAMP)
+	$(PY) -m tests.record_traces $(SWIFT_DATA)/traces
+	$(PY) -m tests.swift_vectors $(SWIFT_DATA)/vectors
+
+swift-test:
+	cd ios_demo && swift build -Xswiftc -warnings-as-errors
+	cd ios_demo && EDGETAM_TEST_DATA=$(SWIFT_DATA) swift test -Xswiftc -warnings-as-errors
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -7,7 +7,6 @@ failed export leaves the previous export (or nothing) behind, never a half-writt
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -18,9 +17,8 @@ import torch
 
 from reference_model import EdgeTAM, Stages, WeightsInfo
 from reference_model.attention import float16_safe, fused_attention
-from reference_model.checkpoint import sha256_of
 from runtime.contract import STAGES, contract, model_sizes
-from runtime.manifest import FORMAT_VERSION, MANIFEST
+from runtime.manifest import FORMAT_VERSION, MANIFEST, sha256_file
 from runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from runtime.staging import staged_folder
 
@@ -63,16 +61,6 @@ class ExportOptions:
             "N": self.cond_slots + config["max_obj_ptrs_in_encoder"] - 1,
             "P": self.point_slots,
         }
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, or of a package folder's files in name order."""
-    if not path.is_dir():
-        return sha256_of(path)
-    digest = hashlib.sha256()
-    for file in sorted(f for f in path.rglob("*") if f.is_file()):
-        digest.update(bytes.fromhex(sha256_of(file)))
-    return digest.hexdigest()
 
 
 def size_bytes(path: Path) -> int:

@@ -7,13 +7,14 @@ unexpected and mis-shaped tensors are all listed by name in one error.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from runtime.manifest import file_sha256
 
 from .attention import LayerNorm2d
 from .config import EDGETAM, EdgeTamConfig
@@ -47,21 +48,13 @@ class WeightsInfo:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_model(path: str | Path, cfg: EdgeTamConfig = EDGETAM) -> tuple[EdgeTAM, WeightsInfo]:
     """Build EdgeTAM from a checkpoint in any supported format; returns the model in eval mode."""
     path = Path(path)
     state, fmt, weights_file = read_state_dict(path)
     model = EdgeTAM(cfg)
     load_state_dict_strict(model, state, source=str(path))
-    info = WeightsInfo("checkpoint", fmt, str(path), sha256_of(weights_file))
+    info = WeightsInfo("checkpoint", fmt, str(path), file_sha256(weights_file))
     return model.eval(), info
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,13 +41,46 @@ def format_section(manifest: dict, fmt: str, folder: Path) -> dict:
     return section
 
 
-def stage_files(section: dict, folder: Path, stages: Sequence[str] | None = None) -> Iterator[tuple[str, dict, Path]]:
-    """(stage, manifest entry, file path) of a format section's stages, or of `stages` only; a listed file
-    that is missing is an error naming it."""
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, or of a package folder's files in name order (what the manifest records)."""
+    if not path.is_dir():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in sorted(f for f in path.rglob("*") if f.is_file()):
+        digest.update(bytes.fromhex(file_sha256(file)))
+    return digest.hexdigest()
+
+
+def stage_files(
+    section: dict, folder: Path, stages: Sequence[str] | None = None, check_sha256: bool = True
+) -> Iterator[tuple[str, dict, Path]]:
+    """(stage, manifest entry, file path) of a format section's stages, or of `stages` only.
+
+    A listed file must exist inside the export folder (a manifest cannot point the runtime at a file
+    elsewhere) and, unless `check_sha256` is off, have the sha256 the manifest records: a truncated,
+    edited or swapped model file is refused before a runtime parses it.
+    """
+    root = folder.resolve()
     for stage, entry in section["stages"].items():
         if stages is not None and stage not in stages:
             continue
-        path = folder / entry["file"]
+        name = entry.get("file")
+        path = folder / str(name)
+        if not isinstance(name, str) or not path.resolve().is_relative_to(root):
+            raise InputError(f"{folder / MANIFEST} lists {name!r} for {stage}, outside {folder}; export again")
         if not path.exists():
-            raise InputError(f"{folder} lacks {entry['file']}, listed in its manifest; export again")
+            raise InputError(f"{folder} lacks {name}, listed in its manifest; export again")
+        if check_sha256 and sha256_file(path) != entry.get("sha256"):
+            raise InputError(
+                f"{path} does not match the sha256 its manifest records (a truncated, edited or swapped file); "
+                "export again"
+            )
         yield stage, entry, path
