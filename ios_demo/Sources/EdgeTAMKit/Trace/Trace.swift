@@ -25,6 +25,13 @@ public struct Trace: Sendable {
         tensors = try SafetensorsFile(contentsOf: folder.appendingPathComponent(Trace.tensorsName))
     }
 
+    /// A trace from parts already loaded (tests alter a recorded program this way).
+    init(folder: URL, file: TraceFile, tensors: SafetensorsFile) {
+        self.folder = folder
+        self.file = file
+        self.tensors = tensors
+    }
+
     /// A Float32 tensor of the trace.
     public func tensor(_ name: String) throws -> Tensor {
         try tensors.tensor(name)
