@@ -33,6 +33,7 @@ public enum EdgeTAMError: Error, CustomStringConvertible, Equatable, Sendable {
         }
     }
 
+    /// What is wrong and what to do.
     public var description: String {
         switch self {
         case let .manifest(path, problem):

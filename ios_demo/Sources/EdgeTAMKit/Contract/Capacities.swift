@@ -3,11 +3,16 @@
 /// K: conditioning-memory slots, N: object-pointer slots, P: point slots per object; B: the object batch
 /// range a graph accepts (nil: any). A nil capacity means the driver sizes the slots to what it needs.
 public struct Capacities: Sendable, Equatable, Codable {
+    /// B: the object batch a graph accepts (nil: any).
     public var batch: ClosedRange<Int>?
+    /// K: conditioning-memory slots.
     public var condSlots: Int?
+    /// N: object-pointer slots.
     public var pointerSlots: Int?
+    /// P: point slots per object.
     public var pointSlots: Int?
 
+    /// Capacities (all dynamic by default).
     public init(batch: ClosedRange<Int>? = nil, condSlots: Int? = nil, pointerSlots: Int? = nil, pointSlots: Int? = nil) {
         self.batch = batch
         self.condSlots = condSlots

@@ -9,6 +9,7 @@ public struct TensorSpec: Sendable, Equatable, Codable {
     /// What it holds.
     public var description: String
 
+    /// A tensor spec.
     public init(name: String, shape: [Dimension], dtype: String = "float32", description: String = "") {
         self.name = name
         self.shape = shape
@@ -24,9 +25,12 @@ public struct TensorSpec: Sendable, Equatable, Codable {
 
 /// A stage's contract: its input and output tensors.
 public struct StageContract: Sendable, Equatable, Codable {
+    /// The stage's inputs.
     public var inputs: [TensorSpec]
+    /// The stage's outputs.
     public var outputs: [TensorSpec]
 
+    /// A contract.
     public init(inputs: [TensorSpec], outputs: [TensorSpec]) {
         self.inputs = inputs
         self.outputs = outputs

@@ -1,6 +1,8 @@
 /// A tensor stored as bfloat16 bit patterns (the memory bank's features): C order, 2 bytes a value.
 public struct BFloat16Tensor: Sendable, Equatable {
+    /// The size of each axis.
     public let shape: [Int]
+    /// The values as bfloat16 bit patterns, C order.
     public var bits: [UInt16]
 
     /// Rounds a Float32 tensor to bfloat16 (nearest even).

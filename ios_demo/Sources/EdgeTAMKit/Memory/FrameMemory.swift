@@ -10,6 +10,7 @@ public struct FrameMemory: Sendable, Equatable {
     /// Memory features `[N, T, M]` as bfloat16; nil until encoded, or once dropped.
     public var memBits: BFloat16Tensor?
 
+    /// A frame's outputs.
     public init(lowResMasks: Tensor?, objPtr: Tensor, objectScoreLogits: Tensor, memBits: BFloat16Tensor?) {
         self.lowResMasks = lowResMasks
         self.objPtr = objPtr

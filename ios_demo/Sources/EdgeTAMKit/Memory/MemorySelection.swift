@@ -2,9 +2,12 @@
 public struct MemorySelection: Sendable, Equatable {
     /// A stored frame and whether it is read from the conditioning store.
     public struct Source: Sendable, Equatable, Hashable {
+        /// The frame index.
         public var frame: Int
+        /// Whether it is read from the conditioning store.
         public var fromCond: Bool
 
+        /// A frame read from the conditioning store or not.
         public init(frame: Int, fromCond: Bool) {
             self.frame = frame
             self.fromCond = fromCond
@@ -18,6 +21,7 @@ public struct MemorySelection: Sendable, Equatable {
     /// Frames whose object pointers are read, in slot order.
     public var ptrs: [Source]
 
+    /// A selection of frames.
     public init(cond: [Int], recent: [Source?], ptrs: [Source]) {
         self.cond = cond
         self.recent = recent

@@ -25,10 +25,15 @@ public struct PixelBuffer: Sendable, Equatable {
         }
     }
 
+    /// Pixels per row.
     public let width: Int
+    /// Rows.
     public let height: Int
+    /// Bytes from one row to the next (≥ width × bytes per pixel).
     public let bytesPerRow: Int
+    /// The pixel layout.
     public let format: Format
+    /// The pixel data.
     public let bytes: [UInt8]
 
     /// A frame over `bytes`; `bytesPerRow` defaults to tightly packed rows. Throws `EdgeTAMError.input`

@@ -3,13 +3,16 @@
 /// A mismatch throws `EdgeTAMError.stageCallMismatch` naming the call index, stage, tensor and flat index
 /// with both values.
 public final class ReplayStageRunner: StageRunner {
+    /// The trace whose stage calls are served.
     public let trace: Trace
+    /// How inputs are compared with the recorded ones.
     public let tolerance: ReplayTolerance
     /// The index of the next recorded call to serve.
     public private(set) var position = 0
     /// The largest |difference| seen in stage inputs (0 when every input was bit-exact).
     public private(set) var largestInputDifference: Float = 0
 
+    /// A runner serving `trace`'s stage calls from the first.
     public init(trace: Trace, tolerance: ReplayTolerance = .exact) {
         self.trace = trace
         self.tolerance = tolerance
@@ -18,6 +21,7 @@ public final class ReplayStageRunner: StageRunner {
     /// Whether every recorded call has been served.
     public var isExhausted: Bool { position == trace.file.stageCalls.count }
 
+    /// Checks `inputs` against the next recorded call and returns its recorded outputs.
     public func run(_ stage: StageName, _ inputs: [String: Tensor]) throws -> [String: Tensor] {
         let calls = trace.file.stageCalls
         let index = position

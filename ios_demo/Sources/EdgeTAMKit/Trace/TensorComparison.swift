@@ -4,8 +4,10 @@ import Foundation
 /// driver-side computation is deterministic float32/uint8 arithmetic); `relative` > 0 accepts
 /// |a − b| ≤ relative · max(|a|, |b|) instead, for a runtime that cannot be bit-exact.
 public struct ReplayTolerance: Sendable, Equatable {
+    /// Accepted |a − b| relative to max(|a|, |b|); 0: bit-exact.
     public var relative: Float
 
+    /// A tolerance (bit-exact by default).
     public init(relative: Float = 0) {
         self.relative = relative
     }

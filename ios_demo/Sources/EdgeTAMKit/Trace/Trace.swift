@@ -2,12 +2,16 @@ import Foundation
 
 /// A trace folder, loaded: `trace.json` and the tensors it names.
 public struct Trace: Sendable {
+    /// The call log's file name.
     public static let jsonName = "trace.json"
+    /// The tensors' file name.
     public static let tensorsName = "tensors.safetensors"
 
     /// The folder it was read from.
     public let folder: URL
+    /// trace.json.
     public let file: TraceFile
+    /// tensors.safetensors.
     public let tensors: SafetensorsFile
 
     /// Reads a trace folder; throws `EdgeTAMError.traceFile` naming what is missing or malformed.

@@ -20,9 +20,12 @@ public struct ReplaySummary: Sendable, Equatable {
 /// order; every call must make exactly its recorded stage calls, raise the recorded kind of error (if
 /// any), and give the recorded results and stats. Any difference throws an `EdgeTAMError` naming it.
 public final class TraceReplayer {
+    /// The trace replayed.
     public let trace: Trace
+    /// How values are compared with the recorded ones.
     public let tolerance: ReplayTolerance
 
+    /// A replayer of `trace`.
     public init(trace: Trace, tolerance: ReplayTolerance = .exact) {
         self.trace = trace
         self.tolerance = tolerance

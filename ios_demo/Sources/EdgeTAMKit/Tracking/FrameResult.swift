@@ -27,10 +27,14 @@ public struct FrameResult: Sendable, Equatable {
 /// What a session holds (`Session.stats()` in Python): frames with retained outputs, bytes of all retained
 /// state, objects.
 public struct SessionStats: Sendable, Equatable, Codable {
+    /// Frames with a bank entry.
     public var framesRetained: Int
+    /// Bytes of all retained state.
     public var stateBytes: Int
+    /// Objects in the session.
     public var objects: Int
 
+    /// Stats with the given figures.
     public init(framesRetained: Int, stateBytes: Int, objects: Int) {
         self.framesRetained = framesRetained
         self.stateBytes = stateBytes

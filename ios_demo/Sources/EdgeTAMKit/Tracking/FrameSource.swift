@@ -9,6 +9,7 @@ public protocol FrameSource {
 
 /// Frames already in memory.
 extension Array: FrameSource where Element == PixelBuffer {
+    /// The frame at `index`.
     public func frame(at index: Int) throws -> PixelBuffer {
         self[index]
     }

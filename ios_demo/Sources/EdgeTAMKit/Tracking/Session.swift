@@ -22,8 +22,9 @@ public final class Session {
     /// Whether frames are pushed one at a time.
     public let isStreaming: Bool
     let frames: FrameSource?
-    /// The frame's height and width (0 until a streaming session's first push).
+    /// The frames' height (0 until a streaming session's first push).
     public private(set) var height = 0
+    /// The frames' width (0 until a streaming session's first push).
     public private(set) var width = 0
     var newestFrame: PixelBuffer?
     var numPushed = 0
