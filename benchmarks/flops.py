@@ -20,9 +20,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from edgetam_export.examples import example_arrays
-from runtime.contract import STAGES, model_sizes
 from reference_model import EdgeTamConfig, Stages
 from reference_model.edgetam import EdgeTAM
+from runtime.contract import STAGES, model_sizes
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.contract import STAGES, model_sizes
 from edgetam_export.weights import export_source_model
+from runtime.contract import STAGES, model_sizes
 from runtime.manifest import format_section, load_manifest
 
 from . import baselines, machine
@@ -261,7 +261,7 @@ def _cores() -> int:
 
 def write_report(report: dict, out: Path) -> None:
     """bench.json, bench.md and bench.png into `out`, all or nothing."""
-    from edgetam_export.staging import staged_folder
+    from runtime.staging import staged_folder
 
     from .chart import draw_chart
 

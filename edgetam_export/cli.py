@@ -174,6 +174,12 @@ def inspect(folder: Path) -> None:
 @click.option("--reverse", is_flag=True, help="track backwards from the (last) prompted frame")
 @click.option("--max-frames", type=click.IntRange(min=1), help="track at most N frames, the prompted one included")
 @click.option("--stream", is_flag=True, help="push frames one by one through the streaming session")
+@click.option(
+    "--trace",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="record the session (calls, stage tensors, results) for `swift run edgetam-replay DIR`",
+)
 @click.option("--fps", type=float, help="overlay frame rate (default: the video's; 30 for a frame folder)")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def track(

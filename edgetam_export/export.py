@@ -19,13 +19,13 @@ import torch
 from reference_model import EdgeTAM, Stages, WeightsInfo
 from reference_model.attention import float16_safe, fused_attention
 from reference_model.checkpoint import sha256_of
+from runtime.contract import STAGES, contract, model_sizes
 from runtime.manifest import FORMAT_VERSION, MANIFEST
 from runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from runtime.staging import staged_folder
 
 from . import __version__
 from .examples import TRACE_SIZES, example_inputs
-from runtime.contract import STAGES, contract, model_sizes
-from .staging import staged_folder
 
 FORMATS = ("onnx", "coreml")
 # ONNX attention: onnxruntime's fused com.microsoft.MultiHeadAttention kernel for memory attention, or standard

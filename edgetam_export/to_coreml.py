@@ -48,9 +48,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from runtime.contract import STAGES, Stage, contract, resolve
+
 from . import __version__
 from .examples import example_inputs
-from runtime.contract import STAGES, Stage, contract, resolve
 
 DEPLOYMENT_TARGET = "iOS17"
 # Spec version and MIL opset of the deployment target (iOS 17 = Core ML 7 = specification version 8).

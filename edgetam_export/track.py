@@ -45,8 +45,8 @@ import numpy as np
 
 from runtime.errors import InputError
 from runtime.prompts import mask_prompt, point_prompt
+from runtime.staging import staged_folder
 
-from .staging import staged_folder
 from .video_io import OverlayWriter, VideoFrames, open_video
 
 SUMMARY, MASKS, OVERLAY = "summary.json", "masks.npz", "overlay.mp4"
@@ -454,6 +454,7 @@ def track(
     fps: float | Fraction | None = None,
     progress: bool = True,
     model: dict | None = None,
+    trace: str | Path | None = None,
 ) -> TrackResult:
     """Track the prompted objects through `video` with `tracker` (a runtime.Tracker) and write `out`.
 
@@ -462,7 +463,9 @@ def track(
     through the streaming session and each frame's prompts applied right after it is pushed; frames
     before the first prompt are pushed with no objects (they appear in the output, with no masks).
     `max_frames` counts the tracked frames including the first one. `model` describes where the model
-    came from, for summary.json.
+    came from, for summary.json. `trace`: a folder to record the session's trace in (`runtime.trace`: every
+    call, stage call and result, for replaying another driver against this one; it holds every frame and
+    stage tensor, so keep clips short).
     """
     started = time.perf_counter()
     opened = not isinstance(video, VideoFrames)
@@ -472,9 +475,17 @@ def track(
         out = check_output_dir(out)
         with staged_folder(out, lambda message: InputError(f"--out {out}: {message}")) as staging:
             options = {"reverse": reverse, "stream": stream, "fps": fps, "max_frames": max_frames, "progress": progress}
+            recorder = None
+            if trace is not None:
+                from runtime.trace import TraceRecorder
+
+                recorder = TraceRecorder(tracker, scenario=f"edgetam-export track {Path(str(video.path)).name}")
+                tracker = recorder
             summary = _run(tracker, video, prompts, plan, staging, options, model or {})
             summary["timings"]["total_seconds"] = round(time.perf_counter() - started, 4)
             (staging / SUMMARY).write_text(_dumps(summary), "utf-8")
+            if recorder is not None:
+                recorder.save(Path(trace))
     finally:
         if opened:
             video.close()

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from reference_model import EdgeTAM, Stages
+from runtime.contract import STAGES, model_sizes
 
 from .clip import synthetic_clip
 from .examples import example_inputs
 from .metrics import cosine, iou, psnr, rel_diff
-from runtime.contract import STAGES, model_sizes
 
 ONNX_MAX_REL = 1e-3
 MIN_IOU = 0.99

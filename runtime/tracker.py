@@ -17,7 +17,7 @@ README for the few documented differences. The driver never knows which backend 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from .memory_bank import FrameMemory, from_bfloat16_bits, select_memories, to_bf
 from .preprocess import preprocess_frame
 from .prompts import mask_prompt, point_prompt
 from .resize import resize_bilinear, resize_bilinear_antialias
+from .session_state import Kind, ObjectOutput, SessionState
 
 NO_OBJ_SCORE = -1024.0  # the original's mask score (and here also object score) of an absent object
 MASK_LOGIT_CLAMP = 32.0  # the original clamps previous logits fed back with correction clicks
@@ -47,25 +48,6 @@ class FrameResult:
     @property
     def masks(self) -> np.ndarray:
         return self.mask_logits > 0
-
-
-@dataclass
-class _Output:
-    """One object's output on one frame before it is consolidated into the bank."""
-
-    low_res_masks: np.ndarray  # [1, 1, 4F, 4F]
-    obj_ptr: np.ndarray  # [1, C]
-    object_score_logits: np.ndarray  # [1, 1]
-
-
-@dataclass
-class _Object:
-    """Per-object inputs and not-yet-consolidated outputs, keyed by frame."""
-
-    obj_id: object
-    points: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    masks: dict[int, np.ndarray] = field(default_factory=dict)
-    pending: dict[str, dict[int, _Output]] = field(default_factory=lambda: {"cond": {}, "non_cond": {}})
 
 
 class Tracker:
@@ -100,12 +82,9 @@ class Session:
                 raise InputError("the video has no frames; give at least one H×W×3 uint8 frame")
             self.height, self.width = self._check_frame(self._frames[0], 0)
         self._num_pushed = 0
-        self._objects: list[_Object] = []
-        self._cond: dict[int, FrameMemory] = {}
-        self._non_cond: dict[int, FrameMemory] = {}
-        self._consolidated: dict[str, set[int]] = {"cond": set(), "non_cond": set()}
-        self._tracked: dict[int, bool] = {}  # frame → tracked in reverse
-        self._tracking_started = False
+        self._state = SessionState()  # objects, pending prompt outputs, the memory bank (rules there)
+        # Caches of stage outputs (not state: recomputable): the newest frame's image features, which
+        # prompts on it and then tracking it share, as the original caches them; the no-object pointer.
         self._features: tuple[int, dict[str, np.ndarray]] | None = None
         self._no_obj_ptr: np.ndarray | None = None
 
@@ -117,7 +96,7 @@ class Session:
 
     @property
     def obj_ids(self) -> list:
-        return [o.obj_id for o in self._objects]
+        return list(self._state.obj_ids)
 
     def add_prompt(
         self,
@@ -136,24 +115,19 @@ class Session:
         self._check_prompt_frame(frame_idx)
         if mask is not None and (points is not None or box is not None):
             raise InputError("give either a mask or points/box for one call, not both")
-        obj = self._object_index(obj_id)
-        state = self._objects[obj]
-        is_init = frame_idx not in self._tracked
-        reverse = False if is_init else self._tracked[frame_idx]
-        key = "cond" if is_init else "non_cond"
-        feats = self._image_features(frame_idx)
         if mask is not None:
             binary = mask_prompt(mask, self.width, self.height)
-            state.masks[frame_idx] = binary
-            state.points.pop(frame_idx, None)
-            out = self._decode_mask_prompt(feats, binary)
         else:
             coords, codes = point_prompt(points, labels, box, self.width, self.height, self.image_size)
-            state.points[frame_idx] = (coords, codes)
-            state.masks.pop(frame_idx, None)
-            out = self._decode_points(frame_idx, obj, feats, coords, codes, is_init, reverse, key)
-        state.pending[key][frame_idx] = out
-        return self._prompt_frame_result(frame_idx, key)
+        obj = self._object_index(obj_id)
+        kind, reverse = self._state.prompt_kind(frame_idx)
+        feats = self._image_features(frame_idx)
+        if mask is not None:
+            out = self._decode_mask_prompt(feats, binary)
+        else:
+            out = self._decode_points(frame_idx, obj, feats, coords, codes, kind, reverse)
+        self._state.set_pending(kind, frame_idx, obj, out)
+        return self._prompt_frame_result(frame_idx, kind)
 
     def propagate(
         self, start_frame_idx: int | None = None, max_frames: int | None = None, reverse: bool = False
@@ -163,10 +137,10 @@ class Session:
         if self.streaming:
             raise SessionError("a streaming session tracks as frames arrive: call push(frame) instead of propagate()")
         self._consolidate_prompts()
-        if not self._cond:
+        if not self._state.cond:
             raise SessionError("nothing to track yet: add a prompt with add_prompt() first")
         num_frames = len(self._frames)
-        start = min(self._cond) if start_frame_idx is None else int(start_frame_idx)
+        start = min(self._state.cond) if start_frame_idx is None else int(start_frame_idx)
         if not 0 <= start < num_frames:
             raise InputError(f"start_frame_idx {start} is outside the video (0..{num_frames - 1})")
         max_frames = num_frames if max_frames is None else int(max_frames)
@@ -194,7 +168,7 @@ class Session:
         self._consolidate_prompts()  # prompts were on the previous frame, which is still held
         self._frames = [frame]  # only the newest frame is kept
         self._num_pushed += 1
-        if not self._cond:
+        if not self._state.cond:
             return self._result(frame_idx, None)
         result = self._result(frame_idx, self._track_or_reuse(frame_idx, False))
         self._forget_unreachable(frame_idx)
@@ -202,15 +176,13 @@ class Session:
 
     def stats(self) -> dict[str, int]:
         """What the session holds: frames with retained outputs and the bytes of all retained state."""
-        memories = list(self._cond.values()) + list(self._non_cond.values())
-        state = sum(m.nbytes for m in memories)
-        pending = [o for obj in self._objects for d in obj.pending.values() for o in d.values()]
-        state += sum(o.low_res_masks.nbytes + o.obj_ptr.nbytes + o.object_score_logits.nbytes for o in pending)
+        state = self._state.nbytes
         if self._features is not None:
             state += sum(a.nbytes for a in self._features[1].values())
         if self.streaming:
             state += sum(np.asarray(f).nbytes for f in self._frames)
-        return {"frames_retained": len(memories), "state_bytes": int(state), "objects": len(self._objects)}
+        frames = len(self._state.cond) + len(self._state.non_cond)
+        return {"frames_retained": frames, "state_bytes": int(state), "objects": len(self._state.obj_ids)}
 
     # ----------------------------------------------------------------------------------- frames, inputs
 
@@ -246,16 +218,15 @@ class Session:
             raise InputError(f"frame_idx {frame_idx!r} is outside the video (0..{len(self._frames) - 1})")
 
     def _object_index(self, obj_id: object) -> int:
-        for i, obj in enumerate(self._objects):
-            if obj.obj_id == obj_id:
-                return i
-        if self._tracking_started:
+        known = self._state.object_index(obj_id)
+        if known is not None:
+            return known
+        if self._state.tracking_started:
             raise SessionError(
                 f"unknown object id {obj_id!r}: objects must all be prompted before tracking starts "
                 f"(known ids: {self.obj_ids}); start a new session to add objects"
             )
-        self._objects.append(_Object(obj_id))
-        return len(self._objects) - 1
+        return self._state.add_object(obj_id)
 
     def _image_features(self, frame_idx: int) -> dict[str, np.ndarray]:
         """The image encoder's outputs for a frame; the most recent frame's are cached (prompts on it
@@ -323,11 +294,11 @@ class Session:
         feats: dict,
         coords: np.ndarray,
         codes: np.ndarray,
-        is_init: bool,
+        kind: Kind,
         reverse: bool,
-        key: str,
-    ) -> _Output:
-        previous = self._previous_output(frame_idx, obj, key)
+    ) -> ObjectOutput:
+        is_init = kind == "cond"
+        previous = self._state.latest_output(frame_idx, obj, kind)
         mask_input = None
         if previous is not None:
             mask_input = np.clip(previous.low_res_masks, -MASK_LOGIT_CLAMP, MASK_LOGIT_CLAMP)
@@ -344,9 +315,9 @@ class Session:
             multimask=self._use_multimask(is_init, len(codes)),
             no_memory=is_init,
         )
-        return _Output(out["low_res_masks"], out["obj_ptr"], out["object_score_logits"])
+        return ObjectOutput(out["low_res_masks"], out["obj_ptr"], out["object_score_logits"])
 
-    def _decode_mask_prompt(self, feats: dict, binary: np.ndarray) -> _Output:
+    def _decode_mask_prompt(self, feats: dict, binary: np.ndarray) -> ObjectOutput:
         """A mask prompt is taken as the output itself (logits ±10); the decoder only makes its pointer."""
         s = self.image_size
         if binary.shape != (s, s):
@@ -358,30 +329,30 @@ class Session:
         mask_input = self.backend.run("mask_prompt", {"mask": binary[None, None]})["mask_input"]
         out = self._decode(feats, feats["vision_feats"], mask_input=mask_input, object_absent=not present)
         score = np.float32(MASK_PROMPT_SCALE * present + MASK_PROMPT_BIAS)
-        return _Output(low_res, out["obj_ptr"], np.full((1, 1), score, np.float32))
+        return ObjectOutput(low_res, out["obj_ptr"], np.full((1, 1), score, np.float32))
 
     def _condition(self, frame_idx: int, feats: dict, objs: slice, reverse: bool) -> np.ndarray:
         """Memory attention for the objects `objs` on `frame_idx`, from the slots the original would read."""
         cfg, caps = self.cfg, self.backend.capacities
+        bank = self._state
         sel = select_memories(
             frame_idx,
-            self._cond.keys(),
-            self._non_cond,
+            bank.cond.keys(),
+            bank.non_cond,
             num_maskmem=cfg["num_maskmem"],
             max_obj_ptrs=cfg["max_obj_ptrs_in_encoder"],
             max_cond=caps.get("K"),
             num_frames=self.num_frames,
             reverse=reverse,
         )
-        store = lambda t, from_cond: (self._cond if from_cond else self._non_cond)[t]  # noqa: E731
-        any_mem = next(iter(self._cond.values())).mem_bits[objs]
+        any_mem = next(iter(bank.cond.values())).mem_bits[objs]
         b, t_tokens, m = any_mem.shape
 
         k = caps.get("K") or len(sel.cond)
         cond_mem = np.zeros((b, k, t_tokens, m), np.float32)
         cond_valid = np.zeros((b, k), np.float32)
         for slot, t in enumerate(sel.cond):
-            cond_mem[:, slot] = from_bfloat16_bits(self._cond[t].mem_bits[objs])
+            cond_mem[:, slot] = from_bfloat16_bits(bank.cond[t].mem_bits[objs])
             cond_valid[:, slot] = 1.0
 
         r = cfg["num_maskmem"] - 1
@@ -389,7 +360,7 @@ class Session:
         recent_valid = np.zeros((b, r), np.float32)
         for slot, entry in enumerate(sel.recent):
             if entry is not None:
-                recent_mem[:, slot] = from_bfloat16_bits(store(*entry).mem_bits[objs])
+                recent_mem[:, slot] = from_bfloat16_bits(bank.memory(*entry).mem_bits[objs])
                 recent_valid[:, slot] = 1.0
 
         n = caps.get("N") or max(len(sel.ptrs), 1)
@@ -399,7 +370,7 @@ class Session:
         obj_ptrs = np.zeros((b, n, c), np.float32)
         ptr_valid = np.zeros((b, n), np.float32)
         for slot, entry in enumerate(sel.ptrs):
-            obj_ptrs[:, slot] = store(*entry).obj_ptr[objs]
+            obj_ptrs[:, slot] = bank.memory(*entry).obj_ptr[objs]
             ptr_valid[:, slot] = 1.0
 
         out = self.backend.run(
@@ -430,18 +401,6 @@ class Session:
 
     # --------------------------------------------------------------------------------- bank bookkeeping
 
-    def _previous_output(self, frame_idx: int, obj: int, key: str) -> _Output | None:
-        """The object's latest output on a frame: pending first, then the bank (the original's lookup)."""
-        pending = self._objects[obj].pending[key].get(frame_idx)
-        if pending is not None:
-            return pending
-        for store in (self._cond, self._non_cond):
-            if frame_idx in store and store[frame_idx].low_res_masks is not None:
-                mem = store[frame_idx]
-                sl = slice(obj, obj + 1)
-                return _Output(mem.low_res_masks[sl], mem.obj_ptr[sl], mem.object_score_logits[sl])
-        return None
-
     def _no_object_pointer(self, feats: dict) -> np.ndarray:
         """The pointer of an object with no output on a prompted frame: the original decodes an empty
         mask for it, which yields exactly the learned no-object pointer."""
@@ -453,21 +412,13 @@ class Session:
         """Turn pending prompt outputs into bank entries, all objects batched, encoding their memories
         (the original's propagate_in_video_preflight). Tracking starts once a prompted frame exists;
         from then on no new object can join the session."""
-        for key in ("non_cond", "cond"):
-            frames = sorted({f for obj in self._objects for f in obj.pending[key]})
-            self._consolidated[key].update(frames)
-            store = self._cond if key == "cond" else self._non_cond
-            for frame_idx in frames:
-                store[frame_idx] = self._consolidate_frame(frame_idx, key)
-            for obj in self._objects:
-                obj.pending[key].clear()
-        for frame_idx in self._cond:
-            self._non_cond.pop(frame_idx, None)
-        self._consolidated["non_cond"] -= self._consolidated["cond"]
-        self._tracking_started = self._tracking_started or bool(self._cond)
+        for kind in ("non_cond", "cond"):
+            for frame_idx in self._state.pending_frames(kind):
+                self._state.store_prompted(kind, frame_idx, self._consolidate_frame(frame_idx, kind))
+        self._state.finish_consolidation()
 
-    def _consolidate_frame(self, frame_idx: int, key: str) -> FrameMemory:
-        n = len(self._objects)
+    def _consolidate_frame(self, frame_idx: int, kind: Kind) -> FrameMemory:
+        n = len(self._state.obj_ids)
         c = self.cfg["hidden_dim"]
         low = self.low_res_size
         feats = self._image_features(frame_idx)
@@ -475,7 +426,7 @@ class Session:
         obj_ptr = np.full((n, c), NO_OBJ_SCORE, np.float32)
         scores = np.full((n, 1), 10.0, np.float32)  # the original's default for objects without output
         for i in range(n):
-            out = self._previous_output(frame_idx, i, key)
+            out = self._state.latest_output(frame_idx, i, kind)
             if out is None:
                 obj_ptr[i] = self._no_object_pointer(feats)[0]
                 continue
@@ -484,14 +435,11 @@ class Session:
         return FrameMemory(low_res, obj_ptr, scores, mem)
 
     def _track_or_reuse(self, frame_idx: int, reverse: bool) -> FrameMemory:
-        if frame_idx in self._consolidated["cond"]:
-            memory = self._cond[frame_idx]
-        elif frame_idx in self._consolidated["non_cond"]:
-            memory = self._non_cond[frame_idx]
-        else:
+        memory = self._state.reusable(frame_idx)
+        if memory is None:
             memory = self._track(frame_idx, reverse)
-            self._non_cond[frame_idx] = memory
-        self._tracked[frame_idx] = reverse
+            self._state.store_tracked(frame_idx, memory)
+        self._state.mark_tracked(frame_idx, reverse)
         return memory
 
     def _track(self, frame_idx: int, reverse: bool) -> FrameMemory:
@@ -503,30 +451,12 @@ class Session:
         return FrameMemory(out["low_res_masks"], out["obj_ptr"], out["object_score_logits"], mem)
 
     def _forget_unreachable(self, frame_idx: int) -> None:
-        """Streaming: drop what no later frame can read, so state stays constant however long the stream.
-
-        Later frames read the last num_maskmem − 1 memories, pointers of the last max_obj_ptrs − 1
-        frames, and conditioning frames (all of them, or the K closest for a fixed-capacity export).
-        """
-        recent = self.cfg["num_maskmem"] - 1
-        ptr_window = self.cfg["max_obj_ptrs_in_encoder"] - 1
-        for t in [t for t in self._non_cond if t < frame_idx - max(recent, ptr_window)]:
-            del self._non_cond[t]
-        for t, memory in self._non_cond.items():
-            if t < frame_idx - recent:
-                memory.mem_bits = None  # only its pointer is still read
-            if t != frame_idx:
-                memory.low_res_masks = None  # only the newest frame can receive a correction
-        for t, memory in self._cond.items():
-            if t != frame_idx:
-                memory.low_res_masks = None
-        k = self.backend.capacities.get("K")
-        if k is not None and len(self._cond) > k:
-            keep = set(sorted(self._cond, reverse=True)[:k])  # the closest for every later frame
-            for t in [t for t in self._cond if t not in keep and t < frame_idx - max(recent, ptr_window)]:
-                del self._cond[t]
-        self._tracked = {frame_idx: False}
-        self._consolidated = {key: {t for t in frames if t == frame_idx} for key, frames in self._consolidated.items()}
+        """Streaming: drop what no later frame can read (conditioning frames: all of them, or the K
+        closest for a fixed-capacity export), so state stays constant however long the stream."""
+        cfg = self.cfg
+        self._state.forget_unreachable(
+            frame_idx, cfg["num_maskmem"] - 1, cfg["max_obj_ptrs_in_encoder"] - 1, self.backend.capacities.get("K")
+        )
 
     # ---------------------------------------------------------------------------------------- results
 
@@ -537,13 +467,13 @@ class Session:
         masks = resize_bilinear(memory.low_res_masks[:, 0], self.height, self.width)
         return FrameResult(frame_idx, self.obj_ids, masks, memory.object_score_logits[:, 0].copy())
 
-    def _prompt_frame_result(self, frame_idx: int, key: str) -> FrameResult:
+    def _prompt_frame_result(self, frame_idx: int, kind: Kind) -> FrameResult:
         """All objects on a frame just prompted; objects with no output there get NO_OBJ_SCORE."""
-        n = len(self._objects)
+        n = len(self._state.obj_ids)
         masks = np.full((n, self.height, self.width), NO_OBJ_SCORE, np.float32)
         scores = np.full((n,), NO_OBJ_SCORE, np.float32)
         for i in range(n):
-            out = self._previous_output(frame_idx, i, key)
+            out = self._state.latest_output(frame_idx, i, kind)
             if out is not None:
                 masks[i] = resize_bilinear(out.low_res_masks[0, 0], self.height, self.width)
                 scores[i] = out.object_score_logits[0, 0]

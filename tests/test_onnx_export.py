@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from edgetam_export.cli import main
 from edgetam_export.examples import TRACE_SIZES, example_inputs
 from edgetam_export.export import ExportOptions, export_all, sha256_file
-from runtime.contract import STAGES, model_sizes
 from edgetam_export.to_onnx import OPSET, export_onnx
 from reference_model import Stages, WeightsInfo
 from reference_model.attention import fused_attention
 from runtime import Tracker
 from runtime.backends.onnx import OnnxBackend
+from runtime.contract import STAGES, model_sizes
 from tests.conftest import SEED, SMALL
 from tests.scenarios import scenarios
 from tests.test_tracking_parity import check, run_against_original

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from edgetam_export.clip import disc_mask, synthetic_clip
-from runtime.contract import STAGES, model_sizes, resolve
 from reference_model import WeightsInfo
 from runtime import InputError, SessionError, Tracker
 from runtime.backends.torch import TorchBackend
+from runtime.contract import STAGES, model_sizes, resolve
 from tests.conftest import SEED
 
 H, W = 240, 320

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..contract import STAGES
 from reference_model import EdgeTamConfig, Stages, WeightsInfo, load_model, synthetic_model
 from reference_model.edgetam import EdgeTAM
+
+from ..contract import STAGES
 
 
 class TorchBackend:
