@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from edgetam_export.staging import staged_folder
 from runtime.errors import InputError
 from runtime.memory_bank import select_closest_cond_frames, select_memories, to_bfloat16_bits
 from runtime.preprocess import preprocess_frame
 from runtime.prompts import mask_prompt, point_prompt
 from runtime.resize import resize_bilinear, resize_bilinear_antialias, resize_uint8_antialias_bilinear
+from runtime.staging import staged_folder
 
 SEED = 11
 FRAME_SIZES = [(1, 1), (7, 5), (75, 131), (480, 640), (301, 2000)]  # (H, W)
