@@ -64,6 +64,23 @@ private struct PreprocessCases: Decodable {
         Vectors.expectBitEqual(preprocess(camera), try file.tensor("image_75x131_to_256"), "BGRA 75x131")
     }
 
+    @Test func rgbWithRowPaddingGivesTheTightResult() throws {
+        let file = try Vectors.safetensors("preprocess.safetensors")
+        let tight = try frame(file, "frame_7x5")
+        let stride = tight.width * 3 + 5
+        var padded = [UInt8](repeating: 200, count: tight.height * stride - 5)  // no padding after the last row
+        for y in 0..<tight.height {
+            for x in 0..<(tight.width * 3) {
+                padded[y * stride + x] = tight.bytes[y * tight.width * 3 + x]
+            }
+        }
+        let strided = try PixelBuffer(width: tight.width, height: tight.height, bytesPerRow: stride, bytes: padded)
+        for size in [256, 1024] {
+            #expect(resizeUInt8AntialiasBilinear(strided, height: size, width: size)
+                == (try file.uint8("resized_7x5_to_\(size)").values))
+        }
+    }
+
     @Test func manifestPreprocessingEqualsTheDefaults() throws {
         let manifest = try Manifest.load(from: try TestData.vector("manifest.json"))
         let fromManifest = Preprocessor(manifest.preprocessing)
