@@ -159,6 +159,11 @@ def _values(report: object, path: str) -> list[tuple[str, bool, object]]:
 
 def validate(report: object) -> list[str]:
     """Every way `report` departs from the schema, as "path: problem" (empty when it is a valid report)."""
+    return structure_problems(report) or value_problems(report)
+
+
+def structure_problems(report: object) -> list[str]:
+    """The version, and every field missing or of the wrong type."""
     if not isinstance(report, dict):
         return [f"the report is {type(report).__name__}, not a JSON object"]
     version = report.get("format_version")
@@ -173,13 +178,12 @@ def validate(report: object) -> list[str]:
                     problems.append(f"{where}: missing ({field.meaning})")
             elif not _fits(value, field.types):
                 problems.append(f"{where}: expected {_type_names(field.types)}, got {json.dumps(value)[:60]}")
-    if problems:
-        return problems
-    return _check_values(report)
+    return problems
 
 
-def _check_values(report: dict) -> list[str]:
-    """Values the types alone do not pin down: enums, signs, ordering, rows matching the settings."""
+def value_problems(report: dict) -> list[str]:
+    """Values the types alone do not pin down: enums, signs, ordering, rows matching the settings (call on a
+    report without structure problems)."""
     problems = []
     s = report["setting"]
     if s["compute_units"] is not None and s["compute_units"] not in COMPUTE_UNITS:

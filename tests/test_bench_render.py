@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -215,35 +214,107 @@ def test_readme_documents_every_field():
 SWIFT_PACKAGE = ROOT / "ios_demo"
 
 
-@pytest.mark.skipif(shutil.which("swift") is None and not Path("/opt/swift").exists(), reason="no Swift toolchain")
+def contract_manifest(folder: Path, image_size: int = 64) -> Path:
+    """An export folder's manifest.json with a Core ML section (capacities fixed, memory encoder one object
+    per call) whose contracts come from runtime.contract: all the stand-in runner reads. No model files."""
+    from reference_model import EdgeTamConfig
+    from runtime.contract import STAGES, contract, model_sizes
+    from runtime.manifest import FORMAT_VERSION as MANIFEST_VERSION
+
+    config = EdgeTamConfig(image_size=image_size).to_dict()
+    sizes = model_sizes(config)
+    caps = {"K": 2, "N": 17, "P": 4}
+    stages = {}
+    for name, stage in STAGES.items():
+        batch = {"min": 1, "max": 1 if name in ("image_encoder", "memory_encoder") else 8}
+        record = contract(stage, {**sizes, **caps})
+        entry = {"file": f"coreml/{name}.mlpackage", "bytes": 1, "sha256": "0" * 64, "batch": batch}
+        stages[name] = {**entry, "inputs": record["inputs"], "outputs": record["outputs"]}
+    manifest = {
+        "format_version": MANIFEST_VERSION,
+        "toolkit": {"name": "edgetam-export", "version": "test"},
+        "model": {"family": "edgetam", "config": config},
+        "weights": {"kind": "synthetic", "seed": 1},
+        "preprocessing": {
+            "image_size": image_size,
+            "resize": "bilinear",
+            "scale": 1 / 255,
+            "mean": [0.5] * 3,
+            "std": [0.25] * 3,
+        },
+        "memory_bank": {
+            "recent_slots": sizes["R"],
+            "memory_tokens": sizes["T"],
+            "memory_dim": sizes["M"],
+            "memory_dtype": "bfloat16",
+            "max_object_pointers": config["max_obj_ptrs_in_encoder"],
+        },
+        "formats": {
+            "coreml": {
+                "precision": "fp16",
+                "deployment_target": "iOS17",
+                "capacities": {"B": [1, 8], **caps},
+                "stages": stages,
+            }
+        },
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def _swift() -> str | None:
+    return shutil.which("swift") or next((p for p in ["/opt/swift/usr/bin/swift"] if Path(p).exists()), None)
+
+
+@pytest.mark.skipif(_swift() is None, reason="no Swift toolchain on this machine (the Swift half is built on a Mac)")
 def test_swift_benchmark_json_renders_beside_a_linux_report(tmp_path):
-    """The Swift command line's stand-in run writes JSON this schema accepts and bench-render draws beside a
-    Linux report: the two implementations of the schema agree."""
-    swift = shutil.which("swift") or "/opt/swift/usr/bin/swift"
+    """The Swift command line's stand-in run writes JSON this schema accepts, and bench-render draws it beside
+    a Linux report: the two implementations of the schema agree. (Build the package first, `swift build` in
+    ios_demo, or this test pays for the build.)"""
+    folder = contract_manifest(tmp_path / "export")
     out = tmp_path / "swift.json"
-    env = {**os.environ, "EDGETAM_TEST_DATA": str(tmp_path)}
-    args = [swift, "run", "--package-path", str(SWIFT_PACKAGE), "edgetam-bench", "--stand-in", "--image-size", "64"]
+    args = [_swift(), "run", "--package-path", str(SWIFT_PACKAGE), "edgetam-bench", str(folder), "--stand-in"]
     run = subprocess.run(
         [*args, "--runs", "3", "--warmup", "1", "--frames", "2", "--out", str(out)],
         capture_output=True,
         text=True,
-        env=env,
         timeout=900,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(out.read_text())
     assert validate(report) == []
     assert report["tool"]["name"] == "edgetam-bench" and report["setting"]["memory_scope"] == "benchmark process"
+    assert report["setting"]["backend"] == "stand-in" and report["setting"]["compute_units"] is None
+    assert [r["stage"] for r in report["stages"]] == list(STAGES)
+    assert report["stages"][1]["sizes"] == {"B": 1, "K": 2, "N": 17, "P": 4}  # the export's capacities
     assert [f["objects"] for f in report["frames"]] == [1, 2, 4]
     for frame in report["frames"]:
         n = frame["objects"]
-        assert frame["calls"] == {
-            "image_encoder": [1],
-            "memory_attention": [n],
-            "mask_decoder": [n],
-            "memory_encoder": [n],
-        }
+        calls = {"image_encoder": [1], "memory_attention": [n], "mask_decoder": [n], "memory_encoder": [n]}
+        assert frame["calls"] == calls and frame["calls_same_every_frame"]
     result = _render(_write(tmp_path, "linux.json", linux_report()), out, out=tmp_path / "render")
     assert result.exit_code == 0, result.output
     md = (tmp_path / "render" / "side_by_side.md").read_text()
-    assert "B: " in md and "stand-in" in md
+    assert "B: " in md and "stand-in CPU fp16" in md and "edgetam-bench test" in md
+
+
+@pytest.mark.skipif(_swift() is None, reason="no Swift toolchain on this machine (the Swift half is built on a Mac)")
+def test_swift_refuses_a_bad_export_folder(tmp_path):
+    run = subprocess.run(
+        [
+            _swift(),
+            "run",
+            "--package-path",
+            str(SWIFT_PACKAGE),
+            "edgetam-bench",
+            str(tmp_path),
+            "--stand-in",
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 1 and "manifest.json" in run.stderr and not (tmp_path / "x.json").exists()
