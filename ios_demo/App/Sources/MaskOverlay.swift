@@ -9,7 +9,7 @@ enum MaskOverlay {
     ]
 
     static func colour(of objectID: Int) -> (UInt8, UInt8, UInt8) {
-        colours[(objectID - 1) % colours.count]
+        colours[((objectID - 1) % colours.count + colours.count) % colours.count]
     }
 
     static func image(_ result: FrameResult) -> CGImage? {

@@ -90,7 +90,6 @@ struct TrackView: View {
 private struct FrameCanvas: View {
     @ObservedObject var model: TrackingModel
     let image: CGImage
-    @State private var dragStart: CGPoint?
 
     var body: some View {
         GeometryReader { geometry in
@@ -112,10 +111,8 @@ private struct FrameCanvas: View {
             .offset(x: fitted.minX, y: fitted.minY)
             .contentShape(Rectangle())
             .gesture(
-                DragGesture(minimumDistance: 0)
-                    .onChanged { value in dragStart = dragStart ?? value.startLocation }
+                DragGesture(minimumDistance: 0)  // a tap is a drag of length 0
                     .onEnded { value in
-                        defer { dragStart = nil }
                         let end = framePoint(value.location, fitted)
                         if model.clickKind == .box {
                             model.drag(from: framePoint(value.startLocation, fitted), to: end)
@@ -130,7 +127,7 @@ private struct FrameCanvas: View {
     private var clicks: [(point: CGPoint, label: Int)] {
         let prompts = model.prompts[model.frameIndex]?.values.map { $0 } ?? []
         return prompts.flatMap { prompt in
-            zip(prompt.points, prompt.labels).map { (CGPoint(x: $0.x, y: $0.y), $1) }
+            zip(prompt.points, prompt.labels).map { (point: CGPoint(x: $0.x, y: $0.y), label: $1) }
         }
     }
 
