@@ -77,8 +77,8 @@ struct BenchmarkView: View {
             DispatchQueue.main.async {
                 running = false
                 switch outcome {
-                case let .success((report, file)): (self.report, reportFile) = (report, file)
-                case let .failure(error): log.append("failed: \(error)")
+                case .success((let report, let file)): (self.report, reportFile) = (report, file)
+                case .failure(let error): log.append("failed: \(error)")
                 }
             }
         }

@@ -26,7 +26,8 @@ struct CameraRecorder: UIViewControllerRepresentable {
         init(done: @escaping (URL?) -> Void) { self.done = done }
 
         func imagePickerController(
-            _ picker: UIImagePickerController, didFinishPickingMediaWithInfo info: [UIImagePickerController.InfoKey: Any]
+            _ picker: UIImagePickerController,
+            didFinishPickingMediaWithInfo info: [UIImagePickerController.InfoKey: Any]
         ) {
             done(info[.mediaURL] as? URL)
         }

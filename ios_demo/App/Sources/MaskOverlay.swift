@@ -1,6 +1,6 @@
 import CoreGraphics
-import Foundation
 import EdgeTAMKit
+import Foundation
 
 /// A frame result's masks as one translucent image, each object in its own colour.
 enum MaskOverlay {
@@ -28,7 +28,8 @@ enum MaskOverlay {
         guard let provider = CGDataProvider(data: Data(rgba) as CFData) else { return nil }
         return CGImage(
             width: width, height: height, bitsPerComponent: 8, bitsPerPixel: 32, bytesPerRow: width * 4,
-            space: CGColorSpaceCreateDeviceRGB(), bitmapInfo: CGBitmapInfo(rawValue: CGImageAlphaInfo.premultipliedLast.rawValue),
+            space: CGColorSpaceCreateDeviceRGB(),
+            bitmapInfo: CGBitmapInfo(rawValue: CGImageAlphaInfo.premultipliedLast.rawValue),
             provider: provider, decode: nil, shouldInterpolate: false, intent: .defaultIntent)
     }
 }

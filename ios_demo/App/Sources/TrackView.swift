@@ -31,8 +31,12 @@ struct TrackView: View {
                     PhotosPicker(selection: $pickedItem, matching: .videos) {
                         Label("Pick a video", systemImage: "photo.on.rectangle")
                     }
-                    Button { recording = true } label: { Label("Record", systemImage: "video") }
-                        .disabled(!UIImagePickerController.isSourceTypeAvailable(.camera))
+                    Button {
+                        recording = true
+                    } label: {
+                        Label("Record", systemImage: "video")
+                    }
+                    .disabled(!UIImagePickerController.isSourceTypeAvailable(.camera))
                 }
             }
             .onChange(of: pickedItem) { _, item in
@@ -103,8 +107,9 @@ private struct FrameCanvas: View {
                     Circle()
                         .fill(click.label == 1 ? Color.green : Color.red)
                         .frame(width: 12, height: 12)
-                        .position(x: click.point.x * fitted.width / CGFloat(image.width),
-                                  y: click.point.y * fitted.height / CGFloat(image.height))
+                        .position(
+                            x: click.point.x * fitted.width / CGFloat(image.width),
+                            y: click.point.y * fitted.height / CGFloat(image.height))
                 }
             }
             .frame(width: fitted.width, height: fitted.height)
@@ -133,7 +138,8 @@ private struct FrameCanvas: View {
 
     private func fittedRect(in size: CGSize) -> CGRect {
         let scale = min(size.width / CGFloat(image.width), size.height / CGFloat(image.height))
-        let width = CGFloat(image.width) * scale, height = CGFloat(image.height) * scale
+        let width = CGFloat(image.width) * scale
+        let height = CGFloat(image.height) * scale
         return CGRect(x: (size.width - width) / 2, y: (size.height - height) / 2, width: width, height: height)
     }
 
@@ -141,6 +147,7 @@ private struct FrameCanvas: View {
     private func framePoint(_ location: CGPoint, _ fitted: CGRect) -> Point {
         let x = location.x / fitted.width * CGFloat(image.width)
         let y = location.y / fitted.height * CGFloat(image.height)
-        return Point(x: Double(min(max(x, 0), CGFloat(image.width - 1))), y: Double(min(max(y, 0), CGFloat(image.height - 1))))
+        return Point(
+            x: Double(min(max(x, 0), CGFloat(image.width - 1))), y: Double(min(max(y, 0), CGFloat(image.height - 1))))
     }
 }

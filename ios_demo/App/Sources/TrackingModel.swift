@@ -7,7 +7,9 @@ import Foundation
 @MainActor
 final class TrackingModel: ObservableObject {
     enum ClickKind: String, CaseIterable, Identifiable {
-        case positive = "Add", negative = "Remove", box = "Box"
+        case positive = "Add"
+        case negative = "Remove"
+        case box = "Box"
         var id: String { rawValue }
     }
 
@@ -74,7 +76,8 @@ final class TrackingModel: ObservableObject {
     /// A dragged box from `start` to `end` (frame pixels).
     func drag(from start: Point, to end: Point) {
         var prompt = prompts[frameIndex]?[selectedObject] ?? Prompt()
-        prompt.box = Box(x0: min(start.x, end.x), y0: min(start.y, end.y), x1: max(start.x, end.x), y1: max(start.y, end.y))
+        prompt.box = Box(
+            x0: min(start.x, end.x), y0: min(start.y, end.y), x1: max(start.x, end.x), y1: max(start.y, end.y))
         send(prompt)
     }
 

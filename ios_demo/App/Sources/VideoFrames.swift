@@ -35,13 +35,15 @@ final class VideoFrames: FrameSource {
             images.append(try await generator.image(at: time).image)
         }
         // One size for the whole session: the generator may round odd frames differently.
-        let width = images[0].width, height = images[0].height
+        let width = images[0].width
+        let height = images[0].height
         return VideoFrames(images: images.filter { $0.width == width && $0.height == height }, framesPerSecond: rate)
     }
 
     func frame(at index: Int) throws -> PixelBuffer {
         let image = images[index]
-        let width = image.width, height = image.height
+        let width = image.width
+        let height = image.height
         var bytes = [UInt8](repeating: 0, count: width * height * 4)
         let drawn = bytes.withUnsafeMutableBytes { raw -> Bool in
             guard

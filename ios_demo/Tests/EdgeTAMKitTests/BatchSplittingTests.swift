@@ -40,7 +40,7 @@ import Testing
                 try ContractShapes.checkCall(
                     inputs, contract: Self.contract, stage: .memoryAttention, capacities: Self.capacities)
             }
-            guard case let .contract(stage, name, text)? = error else {
+            guard case .contract(let stage, let name, let text)? = error else {
                 Issue.record("expected a contract error for \(tensor), got \(String(describing: error))")
                 continue
             }
@@ -51,8 +51,11 @@ import Testing
     @Test func resolveNamesAnUnknownAxis() throws {
         let spec = TensorSpec(name: "cond_mem", shape: [.symbol("B"), .symbol("K"), .fixed(8)])
         #expect(try ContractShapes.resolve(spec, sizes: ["B": 2, "K": 4], stage: .memoryAttention) == [2, 4, 8])
-        #expect(throws: EdgeTAMError.contract(stage: .memoryAttention, tensor: "cond_mem",
-            problem: "the size of axis K is not known")) {
+        #expect(
+            throws: EdgeTAMError.contract(
+                stage: .memoryAttention, tensor: "cond_mem",
+                problem: "the size of axis K is not known")
+        ) {
             try ContractShapes.resolve(spec, sizes: ["B": 2], stage: .memoryAttention)
         }
     }

@@ -73,12 +73,15 @@ import Testing
             calls = calls.dropFirst(3)
             for _ in 0..<(1 + 2) {  // warm-up frame + timed frames
                 let frame = calls.prefix(4).map { "\($0.stage.rawValue)×\($0.batch)" }
-                #expect(
-                    frame == ["image_encoder×1", "memory_attention×\(n)", "mask_decoder×\(n)", "memory_encoder×\(n)"])
+                let expected = ["image_encoder×1", "memory_attention×\(n)", "mask_decoder×\(n)", "memory_encoder×\(n)"]
+                #expect(frame == expected)
                 calls = calls.dropFirst(4)
             }
             let row = try #require(report.frames.first { $0.objects == n })
-            #expect(row.calls == ["image_encoder": [1], "memory_attention": [n], "mask_decoder": [n], "memory_encoder": [n]])
+            #expect(
+                row.calls == [
+                    "image_encoder": [1], "memory_attention": [n], "mask_decoder": [n], "memory_encoder": [n],
+                ])
             #expect(row.callsSameEveryFrame && row.runs == 2 && row.firstFrameMs > 0 && row.p90Ms >= row.medianMs)
         }
         #expect(calls.isEmpty)
@@ -91,7 +94,8 @@ import Testing
             _ = try run(manifest, options: BenchmarkOptions(warmup: 0, runs: 1, trackedFrames: 1, objects: [1, 4]))
         }
         #expect(error?.description.contains("holds 4 objects; this export takes 1...2") == true)
-        let (report, _) = try run(manifest, options: BenchmarkOptions(warmup: 0, runs: 1, trackedFrames: 1, objects: [2]))
+        let (report, _) = try run(
+            manifest, options: BenchmarkOptions(warmup: 0, runs: 1, trackedFrames: 1, objects: [2]))
         #expect(report.stages[1].sizes == ["B": 1, "K": 2, "N": 5, "P": 3])
     }
 
@@ -105,7 +109,8 @@ import Testing
 
     @Test func reportIsWrittenAtomically() throws {
         let manifest = try Manifest.load(from: try TestData.vector("manifest.json"))
-        let (report, _) = try run(manifest, options: BenchmarkOptions(warmup: 0, runs: 1, trackedFrames: 1, objects: [1]))
+        let (report, _) = try run(
+            manifest, options: BenchmarkOptions(warmup: 0, runs: 1, trackedFrames: 1, objects: [1]))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

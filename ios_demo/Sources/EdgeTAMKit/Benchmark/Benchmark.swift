@@ -89,7 +89,8 @@ public struct Benchmark {
         let peak = ResidentMemory.peakMB() ?? 0
         say(
             "  \(stage.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0)) "
-                + String(format: "%9.2f ms median  %9.2f ms p90  load %8.1f ms  peak %6.0f MB", summary.medianMs,
+                + String(
+                    format: "%9.2f ms median  %9.2f ms p90  load %8.1f ms  peak %6.0f MB", summary.medianMs,
                     summary.p90Ms, load * 1e3, peak))
         let capacities = ["B", "K", "N", "P"].reduce(into: [String: Int]()) { $0[$1] = sizes[$1] }
         return BenchmarkReport.StageRow(
@@ -116,7 +117,8 @@ public struct Benchmark {
         let summary = LatencySummary(seconds: times)
         say(
             "  \(objects) object(s): "
-                + String(format: "first frame %.1f ms, tracked %.1f ms median, %.1f ms p90", first * 1e3,
+                + String(
+                    format: "first frame %.1f ms, tracked %.1f ms median, %.1f ms p90", first * 1e3,
                     summary.medianMs, summary.p90Ms))
         return BenchmarkReport.FrameRow(
             objects: objects, firstFrameMs: first * 1e3, medianMs: summary.medianMs, p90Ms: summary.p90Ms,
@@ -161,7 +163,9 @@ public struct Benchmark {
         return tensor
     }
 
-    private func feed(_ inputs: inout [String: Tensor], from outputs: [String: Tensor], names: [String], stage: StageName)
+    private func feed(
+        _ inputs: inout [String: Tensor], from outputs: [String: Tensor], names: [String], stage: StageName
+    )
         throws
     {
         for name in names { inputs[name] = try output(outputs, name, of: stage) }

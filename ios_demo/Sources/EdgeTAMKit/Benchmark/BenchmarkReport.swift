@@ -20,7 +20,8 @@ public struct BenchmarkReport: Sendable, Equatable, Codable {
     public var frames: [FrameRow]
 
     enum CodingKeys: String, CodingKey {
-        case formatVersion = "format_version", created, tool, device, setting, stages, frames
+        case formatVersion = "format_version"
+        case created, tool, device, setting, stages, frames
     }
 
     /// What measured.
@@ -46,7 +47,10 @@ public struct BenchmarkReport: Sendable, Equatable, Codable {
         public var swift: String?
 
         enum CodingKeys: String, CodingKey {
-            case kind, model, chip, os, cores, memoryGB = "memory_gb", computeUnits = "compute_units", swift
+            case kind, model, chip, os, cores
+            case memoryGB = "memory_gb"
+            case computeUnits = "compute_units"
+            case swift
         }
     }
 
@@ -68,8 +72,15 @@ public struct BenchmarkReport: Sendable, Equatable, Codable {
         public var export: String?
 
         enum CodingKeys: String, CodingKey {
-            case backend, computeUnits = "compute_units", precision, imageSize = "image_size", warmup, runs
-            case trackedFrames = "tracked_frames", objects, memoryScope = "memory_scope", export
+            case backend
+            case computeUnits = "compute_units"
+            case precision
+            case imageSize = "image_size"
+            case warmup, runs
+            case trackedFrames = "tracked_frames"
+            case objects
+            case memoryScope = "memory_scope"
+            case export
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -103,8 +114,14 @@ public struct BenchmarkReport: Sendable, Equatable, Codable {
         public var sizes: [String: Int]
 
         enum CodingKeys: String, CodingKey {
-            case stage, batch, medianMs = "median_ms", p90Ms = "p90_ms", minMs = "min_ms", runs
-            case loadMs = "load_ms", peakRssMb = "peak_rss_mb", sizes
+            case stage, batch
+            case medianMs = "median_ms"
+            case p90Ms = "p90_ms"
+            case minMs = "min_ms"
+            case runs
+            case loadMs = "load_ms"
+            case peakRssMb = "peak_rss_mb"
+            case sizes
         }
     }
 
@@ -121,7 +138,11 @@ public struct BenchmarkReport: Sendable, Equatable, Codable {
         public var callsSameEveryFrame: Bool
 
         enum CodingKeys: String, CodingKey {
-            case objects, firstFrameMs = "first_frame_ms", medianMs = "median_ms", p90Ms = "p90_ms", runs, calls
+            case objects
+            case firstFrameMs = "first_frame_ms"
+            case medianMs = "median_ms"
+            case p90Ms = "p90_ms"
+            case runs, calls
             case callsSameEveryFrame = "calls_same_every_frame"
         }
     }

@@ -25,7 +25,8 @@ public final class StandInRunner: StageRunner {
 
     public func run(_ stage: StageName, _ inputs: [String: Tensor]) throws -> [String: Tensor] {
         let contract = try section.stage(stage).contract
-        let batch = try ContractShapes.checkCall(inputs, contract: contract, stage: stage, capacities: section.capacities)
+        let batch = try ContractShapes.checkCall(
+            inputs, contract: contract, stage: stage, capacities: section.capacities)
         calls.append((stage, batch))
         var sizes = config.contractSizes.merging(section.capacities.contractSizes) { _, capacity in capacity }
         sizes[ContractShapes.batchSymbol] = batch

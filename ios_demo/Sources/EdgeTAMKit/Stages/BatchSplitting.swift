@@ -28,7 +28,8 @@ public enum BatchSplitting {
 extension Tensor {
     /// The items `range` of the first (batch) axis.
     public func batchSlice(_ range: Range<Int>) -> Tensor {
-        precondition(!shape.isEmpty && range.lowerBound >= 0 && range.upperBound <= shape[0], "batch slice out of range")
+        precondition(
+            !shape.isEmpty && range.lowerBound >= 0 && range.upperBound <= shape[0], "batch slice out of range")
         let item = shape.dropFirst().reduce(1, *)
         return Tensor(
             shape: [range.count] + shape.dropFirst(),

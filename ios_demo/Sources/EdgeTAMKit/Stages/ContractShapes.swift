@@ -10,9 +10,9 @@ public enum ContractShapes {
     public static func resolve(_ spec: TensorSpec, sizes: [String: Int], stage: StageName) throws -> [Int] {
         try spec.shape.map { dimension in
             switch dimension {
-            case let .fixed(value):
+            case .fixed(let value):
                 return value
-            case let .symbol(name):
+            case .symbol(let name):
                 guard let value = sizes[name] else {
                     throw EdgeTAMError.contract(
                         stage: stage, tensor: spec.name, problem: "the size of axis \(name) is not known")

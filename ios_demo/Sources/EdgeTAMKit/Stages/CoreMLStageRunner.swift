@@ -71,7 +71,8 @@
             do {
                 result = try model.prediction(from: MLDictionaryFeatureProvider(dictionary: features))
             } catch {
-                throw EdgeTAMError.coreMLFailed(stage: stage, problem: "prediction failed: \(error.localizedDescription)")
+                throw EdgeTAMError.coreMLFailed(
+                    stage: stage, problem: "prediction failed: \(error.localizedDescription)")
             }
             var out: [String: Tensor] = [:]
             for name in outputs {
