@@ -65,18 +65,15 @@ import Testing
     @Test func aTrackedFrameCallsEachStageOnceWithAllObjects() throws {
         let manifest = try Manifest.load(from: try TestData.vector("manifest.json"))
         let (report, runner) = try run(manifest)
-        let stageCalls = StageName.allCases.count * (1 + 3)  // each stage: 1 warm-up + 3 timed calls
-        var calls = runner.calls.dropFirst(stageCalls)
+        let stageCalls = StageName.allCases.count * (1 + 3)  // each stage alone: 1 warm-up + 3 timed calls
+        var expected: [String] = []
         for n in [1, 2, 4] {
-            let first = calls.prefix(3).map { "\($0.stage.rawValue)×\($0.batch)" }
-            #expect(first == ["image_encoder×1", "mask_decoder×\(n)", "memory_encoder×\(n)"])
-            calls = calls.dropFirst(3)
-            for _ in 0..<(1 + 2) {  // warm-up frame + timed frames
-                let frame = calls.prefix(4).map { "\($0.stage.rawValue)×\($0.batch)" }
-                let expected = ["image_encoder×1", "memory_attention×\(n)", "mask_decoder×\(n)", "memory_encoder×\(n)"]
-                #expect(frame == expected)
-                calls = calls.dropFirst(4)
-            }
+            // the prompted frame: encoded once, each object's click decoded, then all memories written at once
+            let decoded = Array(repeating: "mask_decoder×1", count: n)
+            let prompted = ["image_encoder×1"] + decoded + ["memory_encoder×\(n)"]
+            let tracked = ["image_encoder×1", "memory_attention×\(n)", "mask_decoder×\(n)", "memory_encoder×\(n)"]
+            expected += prompted + tracked  // the warm-up session: warm-up + 1 frames
+            expected += prompted + tracked + tracked  // the timed session: 1 + 2 tracked frames
             let row = try #require(report.frames.first { $0.objects == n })
             #expect(
                 row.calls == [
@@ -84,7 +81,18 @@ import Testing
                 ])
             #expect(row.callsSameEveryFrame && row.runs == 2 && row.firstFrameMs > 0 && row.p90Ms >= row.medianMs)
         }
-        #expect(calls.isEmpty)
+        #expect(runner.calls.dropFirst(stageCalls).map { "\($0.stage.rawValue)×\($0.batch)" } == expected)
+    }
+
+    @Test func theClipHasOneClickPerObjectOnItsDiscs() throws {
+        let clip = try SyntheticClip.frames(count: 3, height: 36, width: 64)
+        #expect(clip.count == 3 && clip.allSatisfy { $0.width == 64 && $0.height == 36 })
+        #expect(clip[0] != clip[2])  // the discs move
+        let clicks = SyntheticClip.clicks(objects: 6, count: 3, height: 36, width: 64)
+        #expect(clicks.count == 6)
+        let red = clip[0].rgbBytes
+        let first = (Int(clicks[0].y) * 64 + Int(clicks[0].x)) * 3
+        #expect(Array(red[first..<(first + 3)]) == [230, 40, 40])  // the first click lands on the first disc
     }
 
     @Test func fixedCapacitiesAndBatchRangeAreEnforced() throws {
@@ -101,7 +109,9 @@ import Testing
 
     @Test func badOptionsAreRefused() throws {
         let manifest = try Manifest.load(from: try TestData.vector("manifest.json"))
-        #expect(throws: EdgeTAMError.input("object counts must be 1 or more, got [0]")) {
+        #expect(
+            throws: EdgeTAMError.input("object counts must be between 1 and 6 (the clip has that many clicks), got [0]")
+        ) {
             _ = try Benchmark(manifest: manifest, format: "onnx", options: BenchmarkOptions(objects: [0]))
         }
         #expect(throws: EdgeTAMError.self) { _ = try Benchmark(manifest: manifest, format: "tflite") }

@@ -4,12 +4,10 @@ import Foundation
 /// then a tracked frame for each object count and the first prompted frame, written as a `BenchmarkReport`
 /// in the schema the Python benchmark writes (`benchmarks/schema.py`).
 ///
-/// A frame is driven the way a tracked frame calls the stages: the image encoder once, then memory
-/// attention, the mask decoder and the memory encoder, each one call for all B objects, every stage fed the
-/// outputs of the stages before it. The first (prompted) frame runs the image encoder, the mask decoder
-/// without memory (`no_memory` = 1, the frame's features for every object) and the memory encoder
-/// (`is_prompted` = 1). The memory inputs (bank slots, pointers) are contract-shaped examples built once per
-/// object count, so frame times are the stages' own time: no preprocessing, bank bookkeeping or mask resizing.
+/// Tracked frames go through EdgeTAMKit's own `Session` on a generated 640×360 clip with one click per object
+/// on frame 0, as the Python benchmark drives its runtime: the figure is what an app sees per frame
+/// (preprocessing, memory bank and mask resizing included), and the report records which stage calls each
+/// frame made (the image encoder once, the per-object stages one call for all objects).
 public struct Benchmark {
     /// Steady-frame capacities where the export keeps them dynamic: one conditioning memory, 16 pointers,
     /// one point (as the Python benchmark's CAPACITY_DEFAULTS).
@@ -100,75 +98,51 @@ public struct Benchmark {
 
     // MARK: - frames
 
+    /// The session on the generated clip, one click per object on frame 0, as the Python benchmark drives
+    /// its runtime: an untimed warm-up session over the first frames, then the first (prompted) frame through
+    /// its first result, then every tracked frame (preprocessing, bank and mask resizing included).
     private func measureFrames(objects: Int, recorder: CallRecorder) throws -> BenchmarkReport.FrameRow {
-        let sizes = sizes(batch: objects)
-        var examples: [StageName: [String: Tensor]] = [:]
-        for stage in Self.frameStages {
-            examples[stage] = try ExampleInputs.make(stage, contract: try section.stage(stage).contract, sizes: sizes)
+        let tracker = Tracker(config: manifest.model.config, capacities: section.capacities, runner: recorder)
+        let clip = try SyntheticClip.frames(count: 1 + options.trackedFrames)
+        let clicks = SyntheticClip.clicks(objects: objects, count: clip.count)
+        if options.warmup > 0 {
+            _ = try timedSession(tracker, frames: Array(clip.prefix(options.warmup + 1)), clicks: clicks, recorder)
         }
-        let first = try Self.seconds { try prompted(objects: objects, examples: examples, runner: recorder) }
-        var patterns: [[String: [Int]]] = []
-        let times = try Self.repeatTimed(warmup: options.warmup, runs: options.trackedFrames) {
-            let start = recorder.calls.count
-            try tracked(examples: examples, runner: recorder)
-            patterns.append(Self.pattern(recorder.calls[start...]))
-        }
-        let timed = Array(patterns.suffix(options.trackedFrames))
-        let summary = LatencySummary(seconds: times)
+        let (seconds, patterns) = try timedSession(tracker, frames: clip, clicks: clicks, recorder)
+        let tracked = Array(patterns.dropFirst())
+        let summary = LatencySummary(seconds: Array(seconds.dropFirst()))
         say(
             "  \(objects) object(s): "
                 + String(
-                    format: "first frame %.1f ms, tracked %.1f ms median, %.1f ms p90", first * 1e3,
+                    format: "first frame %.1f ms, tracked %.1f ms median, %.1f ms p90", seconds[0] * 1e3,
                     summary.medianMs, summary.p90Ms))
         return BenchmarkReport.FrameRow(
-            objects: objects, firstFrameMs: first * 1e3, medianMs: summary.medianMs, p90Ms: summary.p90Ms,
-            runs: summary.runs, calls: timed.first ?? [:], callsSameEveryFrame: timed.allSatisfy { $0 == timed.first })
+            objects: objects, firstFrameMs: seconds[0] * 1e3, medianMs: summary.medianMs, p90Ms: summary.p90Ms,
+            runs: summary.runs, calls: tracked.first ?? [:],
+            callsSameEveryFrame: tracked.allSatisfy { $0 == tracked.first })
     }
 
-    /// The first frame of `objects` objects, each prompted with one click: no memory yet.
-    func prompted(objects: Int, examples: [StageName: [String: Tensor]], runner: StageRunner) throws {
-        let image = try runner.run(.imageEncoder, examples[.imageEncoder] ?? [:])
-        var decoder = examples[.maskDecoder] ?? [:]
-        try feed(&decoder, from: image, names: ["high_res_0", "high_res_1"], stage: .imageEncoder)
-        decoder["image_embed"] = try output(image, "vision_feats", of: .imageEncoder).repeatedBatch(objects)
-        decoder["no_memory"] = Tensor(repeating: 1, shape: decoder["no_memory"]?.shape ?? [objects, 1])
-        let masks = try runner.run(.maskDecoder, decoder)
-        var encoder = examples[.memoryEncoder] ?? [:]
-        try feed(&encoder, from: image, names: ["vision_feats"], stage: .imageEncoder)
-        try feed(&encoder, from: masks, names: ["low_res_masks"], stage: .maskDecoder)
-        encoder["is_prompted"] = Tensor(repeating: 1, shape: encoder["is_prompted"]?.shape ?? [objects, 1])
-        _ = try runner.run(.memoryEncoder, encoder)
-    }
-
-    /// One tracked frame: every stage once, the per-object stages with all objects in one call.
-    func tracked(examples: [StageName: [String: Tensor]], runner: StageRunner) throws {
-        let image = try runner.run(.imageEncoder, examples[.imageEncoder] ?? [:])
-        var attention = examples[.memoryAttention] ?? [:]
-        try feed(&attention, from: image, names: ["vision_feats"], stage: .imageEncoder)
-        let conditioned = try runner.run(.memoryAttention, attention)
-        var decoder = examples[.maskDecoder] ?? [:]
-        try feed(&decoder, from: image, names: ["high_res_0", "high_res_1"], stage: .imageEncoder)
-        decoder["image_embed"] = try output(conditioned, "pix_feat_with_mem", of: .memoryAttention)
-        let masks = try runner.run(.maskDecoder, decoder)
-        var encoder = examples[.memoryEncoder] ?? [:]
-        try feed(&encoder, from: image, names: ["vision_feats"], stage: .imageEncoder)
-        try feed(&encoder, from: masks, names: ["low_res_masks"], stage: .maskDecoder)
-        _ = try runner.run(.memoryEncoder, encoder)
-    }
-
-    private func output(_ outputs: [String: Tensor], _ name: String, of stage: StageName) throws -> Tensor {
-        guard let tensor = outputs[name] else {
-            throw EdgeTAMError.contract(stage: stage, tensor: name, problem: "missing from the stage's outputs")
-        }
-        return tensor
-    }
-
-    private func feed(
-        _ inputs: inout [String: Tensor], from outputs: [String: Tensor], names: [String], stage: StageName
-    )
-        throws
+    /// Seconds and stage calls of each result of one session: the prompted frame first (its prompts
+    /// included), then each tracked frame.
+    func timedSession(_ tracker: Tracker, frames: [PixelBuffer], clicks: [Point], _ recorder: CallRecorder) throws
+        -> (seconds: [Double], calls: [[String: [Int]]])
     {
-        for name in names { inputs[name] = try output(outputs, name, of: stage) }
+        let session = try tracker.start(frames: frames)
+        var seconds: [Double] = []
+        var calls: [[String: [Int]]] = []
+        var start = recorder.calls.count
+        var clock = ContinuousClock.now
+        for (index, click) in clicks.enumerated() {
+            _ = try session.addPrompt(frameIndex: 0, objectID: index + 1, points: [click], labels: [1])
+        }
+        let run = try session.propagation()
+        while try run.next() != nil {
+            seconds.append(Self.elapsed(since: clock))
+            calls.append(Self.pattern(recorder.calls[start...]))
+            start = recorder.calls.count
+            clock = ContinuousClock.now
+        }
+        return (seconds, calls)
     }
 
     /// A frame's calls as the report records them: stage → the batch of each call.
@@ -180,10 +154,13 @@ public struct Benchmark {
 
     /// Seconds `body` takes (monotonic clock).
     static func seconds(_ body: () throws -> Void) throws -> Double {
-        let clock = ContinuousClock()
-        let start = clock.now
+        let start = ContinuousClock.now
         try body()
-        let elapsed = clock.now - start
+        return elapsed(since: start)
+    }
+
+    static func elapsed(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 

@@ -43,8 +43,10 @@ public struct BenchmarkOptions: Sendable, Equatable {
         if warmup < 0 { throw EdgeTAMError.input("--warmup must be 0 or more, got \(warmup)") }
         if runs < 1 { throw EdgeTAMError.input("--runs must be 1 or more, got \(runs)") }
         if trackedFrames < 1 { throw EdgeTAMError.input("--frames must be 1 or more, got \(trackedFrames)") }
-        if objects.isEmpty || objects.contains(where: { $0 < 1 }) {
-            throw EdgeTAMError.input("object counts must be 1 or more, got \(objects)")
+        if objects.isEmpty || objects.contains(where: { $0 < 1 || $0 > SyntheticClip.maxObjects }) {
+            throw EdgeTAMError.input(
+                "object counts must be between 1 and \(SyntheticClip.maxObjects) (the clip has that many clicks), "
+                    + "got \(objects)")
         }
     }
 }
