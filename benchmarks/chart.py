@@ -98,7 +98,7 @@ def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str
 def draw_chart(report: dict, path: pathlib.Path) -> None:
     """Render ``report`` (benchmark report, format_version 1) as a ~1400x900 PNG at ``path``, atomically."""
     path = pathlib.Path(path)
-    machine, setting = report.get("machine", {}), report.get("setting", {})
+    device, setting = report.get("device", {}), report.get("setting", {})
     baselines = report.get("baselines", [])
     measured = [b for b in baselines if b.get("status") == "measured" and b.get("median_ms") is not None]
     colours = {OURS: PALETTE[0]}
@@ -128,7 +128,7 @@ def draw_chart(report: dict, path: pathlib.Path) -> None:
     draw = ImageDraw.Draw(img)
     title = (
         f"EdgeTAM benchmark - {setting.get('backend')} {setting.get('precision')}, "
-        f"{setting.get('image_size')} px, {str(machine.get('cpu'))[:70]}, {machine.get('cores')} cores"
+        f"{setting.get('image_size')} px, {str(device.get('chip'))[:70]}, {device.get('cores')} cores"
     )
     draw.text((30, 14), title, font=_font(24), fill=INK)
     draw.text((30, 46), str(report.get("created", "")), font=_font(16), fill=MUTED)
@@ -155,7 +155,11 @@ def draw_chart(report: dict, path: pathlib.Path) -> None:
     if skipped:
         draw.text((30, 870), "not shown: " + ", ".join(skipped), font=_font(15), fill=MUTED)
 
-    # Render next to the target and rename, so a reader never sees a half-written PNG.
+    save_png(img, path)
+
+
+def save_png(img: Image.Image, path: pathlib.Path) -> None:
+    """Render next to the target and rename, so a reader never sees a half-written PNG."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:

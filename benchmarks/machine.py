@@ -1,4 +1,9 @@
-"""What the figures were measured on: CPU, cores, memory, OS and the versions of what ran."""
+"""What the figures were measured on: the device block of a benchmark report (see schema.py).
+
+The same block describes a Linux server, a Mac or an iPhone (the Swift benchmark writes it from sysctl and
+ProcessInfo): hardware model, chip, OS, cores, memory and the compute units the device offers. A Python run
+adds what only it has: CPU vector extensions, the Python version and the packages that ran.
+"""
 
 from __future__ import annotations
 
@@ -57,13 +62,46 @@ def versions() -> dict[str, str]:
     return found
 
 
+def hardware_model() -> str:
+    """The hardware model identifier: hw.model on a Mac (e.g. "Mac14,3"), the DMI product name on a PC or
+    virtual machine, else the architecture."""
+    if sys.platform == "darwin":
+        try:
+            out = subprocess.run(["sysctl", "-n", "hw.model"], capture_output=True, text=True)
+            if out.stdout.strip():
+                return out.stdout.strip()
+        except OSError:
+            pass
+    try:
+        with open("/sys/class/dmi/id/product_name") as f:
+            name = f.read().strip()
+        if name:
+            return name
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.system()} machine"
+
+
+def compute_units() -> list[str]:
+    """What the device offers: every Apple-silicon Mac has a GPU and a Neural Engine Core ML can use; this
+    toolkit runs nothing but the CPU elsewhere."""
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return ["CPU", "GPU", "Neural Engine"]
+    return ["CPU"]
+
+
 def describe() -> dict:
+    """The report's device block (schema.py lists the fields)."""
+    darwin = sys.platform == "darwin"
     return {
-        "cpu": cpu_name(),
-        "cpu_features": cpu_features(),
-        "cores": os.cpu_count(),
-        "memory_gb": memory_gb(),
+        "kind": "mac" if darwin else platform.system().lower(),
+        "model": hardware_model(),
+        "chip": cpu_name(),
         "os": platform.platform(),
+        "cores": os.cpu_count() or 1,
+        "memory_gb": memory_gb(),
+        "compute_units": compute_units(),
+        "cpu_features": cpu_features(),
         "python": platform.python_version(),
         "packages": versions(),
     }

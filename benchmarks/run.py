@@ -17,13 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgetam_export import __version__
 from edgetam_export.weights import export_source_model
 from runtime.contract import STAGES, model_sizes
 from runtime.manifest import format_section, load_manifest
 
 from . import baselines, machine
 from .oracles import jpeg_roundtrip
-from .report import FORMAT_VERSION, PER_OBJECT_STAGES, check_report, judge_targets, markdown
+from .report import PER_OBJECT_STAGES, check_report, judge_targets, markdown
+from .schema import FORMAT_VERSION
 from .timing import GEMM_SIZE, StageJob, gemm_rate, open_backend, time_stage
 from .tracking import interleave, summarize, timed_session
 
@@ -142,6 +144,7 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
                 "p90_ms": timing["p90_ms"],
                 "min_ms": timing["min_ms"],
                 "runs": timing["runs"],
+                "load_ms": timing["load_ms"],
                 "roofline_ms": roofline,
                 "vs_roofline": timing["median_ms"] / roofline,
                 "peak_rss_mb": timing["peak_rss_mb"],
@@ -220,7 +223,8 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
     report = {
         "format_version": FORMAT_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine.describe(),
+        "tool": {"name": "edgetam-export bench", "version": __version__},
+        "device": machine.describe(),
         "setting": {
             "backend": settings.backend,
             "compute_units": settings.compute_units,
@@ -234,6 +238,7 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
             "tracked_frames": settings.tracked_frames,
             "objects": list(settings.objects),
             "clip": {"height": height, "width": width, "frames": len(clip)},
+            "memory_scope": "stage process",  # each stage timed in a fresh process of its own
             "weights": manifest["weights"],
         },
         "gemm": {

@@ -22,7 +22,9 @@ GEMM_SIZE = 2048  # the roofline's GEMM: fp32 2048×2048 @ 2048×2048 through th
 
 
 def summary_ms(seconds: list[float]) -> dict[str, float]:
-    """median, p90 and min in milliseconds (p90 by linear interpolation)."""
+    """median, p90 and min in milliseconds. The median of an even count is the mean of the middle two; p90 is
+    interpolated linearly between the two closest ranks (numpy's default). The Swift benchmark computes both
+    the same way (ios_demo/Sources/EdgeTAMKit/Benchmark/Statistics.swift)."""
     ms = [s * 1e3 for s in seconds]
     return {
         "median_ms": statistics.median(ms),
@@ -111,10 +113,12 @@ def _time_stage(job: StageJob) -> dict:
     from edgetam_export.examples import example_arrays
 
     before = peak_rss_mb()
+    start = time.perf_counter()
     backend = open_backend(job.backend, job.folder, [job.stage], job.threads, job.compute_units)
+    load_ms = (time.perf_counter() - start) * 1e3
     inputs = example_arrays(job.stage, job.sizes, seed=1, all_valid=True)
     times = repeat(lambda: backend.run(job.stage, inputs), job.warmup, job.runs)
-    result = {**summary_ms(times), "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": before}
+    result = {**summary_ms(times), "load_ms": load_ms, "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": before}
     if job.backend == "onnx":  # after the peak is read: the profiled session is a second copy of the graph
         from .node_profile import onnx_op_times
 

@@ -313,3 +313,38 @@ def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines,
         write_report(report, target)
         click.echo("\n" + markdown(report))
         click.echo(f"wrote {target / 'bench.json'}, bench.md and bench.png")
+
+
+@main.command("bench-render")
+@click.argument("reports", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("build/bench-render"),
+    show_default=True,
+    help="folder for side_by_side.md and side_by_side.png (other files in it are left alone)",
+)
+def bench_render(reports, out) -> None:
+    """Render benchmark reports (bench.json from `bench`, `edgetam-bench` on a Mac or the iOS app) side by
+    side: one Markdown table and one PNG chart, one column (colour) per report. Prints the table."""
+    import os
+    import tempfile
+
+    from benchmarks import compare
+    from benchmarks.schema import ReportError, load_report
+
+    try:
+        loaded = [load_report(path) for path in reports]
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if out.exists() and not out.is_dir():
+        raise click.ClickException(f"--out {out} is a file; give a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    text = compare.markdown(loaded)
+    fd, tmp = tempfile.mkstemp(prefix=".side_by_side.md.", dir=out)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, out / "side_by_side.md")
+    compare.draw_chart(loaded, out / "side_by_side.png")
+    click.echo(text)
+    click.echo(f"wrote {out / 'side_by_side.md'} and side_by_side.png")

@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "EdgeTAMKit", targets: ["EdgeTAMKit"]),
         .executable(name: "edgetam-replay", targets: ["edgetam-replay"]),
+        .executable(name: "edgetam-bench", targets: ["edgetam-bench"]),
     ],
     targets: [
         .target(name: "EdgeTAMKit", path: "Sources/EdgeTAMKit"),
@@ -17,6 +18,11 @@ let package = Package(
             name: "edgetam-replay",
             dependencies: ["EdgeTAMKit"],
             path: "Sources/Tools/edgetam-replay"
+        ),
+        .executableTarget(
+            name: "edgetam-bench",
+            dependencies: ["EdgeTAMKit"],
+            path: "Sources/Tools/edgetam-bench"
         ),
         .testTarget(
             name: "EdgeTAMKitTests",

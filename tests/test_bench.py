@@ -51,10 +51,11 @@ def test_report_is_complete_and_consistent(bench_report):
         "memory_encoder",
         "mask_prompt",
     ]
-    assert report["machine"]["cores"] >= 1 and report["machine"]["cpu"]
+    assert report["device"]["cores"] >= 1 and report["device"]["chip"] and report["device"]["compute_units"] == ["CPU"]
+    assert report["tool"]["name"] == "edgetam-export bench" and report["setting"]["memory_scope"] == "stage process"
     assert report["setting"]["image_size"] == TINY and report["setting"]["attention"] == "onnxruntime"
     for row in report["stages"]:
-        assert row["peak_rss_mb"] > row["rss_before_load_mb"] > 0
+        assert row["peak_rss_mb"] > row["rss_before_load_mb"] > 0 and row["load_ms"] > 0
         assert sum(row["op_ms"].values()) > 0 and all(ms >= 0 for ms in row["op_ms"].values())
         assert row["file_mb"] * 1e6 == pytest.approx(
             (out.parent / "export" / "onnx" / f"{row['stage']}.onnx").stat().st_size
@@ -126,9 +127,11 @@ def test_check_report_finds_inconsistencies(bench_report):
     broken["baselines"][0]["speedup"] = 9.0
     problems = check_report(broken)
     assert any("roofline is not" in p for p in problems)
-    assert any("frames measured for" in p for p in problems)
+    assert any("setting.objects asks for" in p for p in problems)
     assert any("speedup is not" in p for p in problems)
-    assert check_report({"stages": []})[0].startswith("missing")
+    assert check_report({"stages": []})[0].startswith("format_version: None")
+    del broken["device"]["chip"]
+    assert "device.chip: missing (processor" in check_report(broken)[0]
 
 
 def test_targets_follow_the_figures(bench_report):

@@ -11,10 +11,13 @@ def _report() -> dict:
     stage = {"batch": 1, "gflop": 1.0, "attention_gflop": 0.0, "params_m": 1.0, "file_mb": 2.0, "peak_rss_mb": 250.0}
     calls = {"image_encoder": [1], "memory_attention": [1], "mask_decoder": [1], "memory_encoder": [1]}
     return {
-        "format_version": 1,
+        "format_version": 2,
         "created": "2026-11-22T05:10:00Z",
-        "machine": {
-            "cpu": "Intel Xeon Test CPU",
+        "device": {
+            "kind": "linux",
+            "model": "Test PC",
+            "chip": "Intel Xeon Test CPU",
+            "compute_units": ["CPU"],
             "cores": 2,
             "memory_gb": 23.5,
             "os": "Linux-test",
