@@ -24,6 +24,7 @@ demo: $(STAMP)
 # The Python suite records the traces the Swift tests replay (tests/test_trace.py writes them to
 # build/swift-test-data/traces); the Swift package then builds without warnings and replays them.
 SWIFT_DATA := $(CURDIR)/build/swift-test-data
+SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -37,8 +38,8 @@ swift-test-data: $(STAMP)
 	$(PY) -m tests.swift_vectors $(SWIFT_DATA)/vectors
 
 swift-test:
-	cd ios_demo && swift build -Xswiftc -warnings-as-errors
-	cd ios_demo && EDGETAM_TEST_DATA=$(SWIFT_DATA) swift test -Xswiftc -warnings-as-errors
+	cd ios_demo && $(SWIFT) build -Xswiftc -warnings-as-errors
+	cd ios_demo && EDGETAM_TEST_DATA=$(SWIFT_DATA) $(SWIFT) test -Xswiftc -warnings-as-errors
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

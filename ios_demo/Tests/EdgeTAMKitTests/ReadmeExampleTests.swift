@@ -8,7 +8,7 @@ import Testing
     @Test func readmeExampleRuns() throws {
         let exportFolder = try TestData.vector("manifest.json").deletingLastPathComponent()
         let manifest = try Manifest.load(from: exportFolder)
-        let runner = StandInRunner(config: manifest.model.config)
+        let runner = VaryingStageRunner(config: manifest.model.config)
         let video = (0..<3).map { testFrame(seed: $0) }
         let tracker = try Tracker(manifest: manifest, format: "onnx", runner: runner)
         let session = try tracker.start(frames: video)

@@ -3,8 +3,8 @@ import Testing
 @testable import EdgeTAMKit
 
 @Suite struct SessionTests {
-    private func tracker(condSlots: Int? = 2) -> (Tracker, StandInRunner) {
-        let runner = StandInRunner(config: StandInRunner.smallConfig)
+    private func tracker(condSlots: Int? = 2) -> (Tracker, VaryingStageRunner) {
+        let runner = VaryingStageRunner(config: VaryingStageRunner.smallConfig)
         let caps = Capacities(condSlots: condSlots, pointerSlots: condSlots.map { $0 + 15 }, pointSlots: 16)
         return (Tracker(config: runner.config, capacities: caps, runner: runner), runner)
     }

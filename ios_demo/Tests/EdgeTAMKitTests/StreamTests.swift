@@ -6,7 +6,7 @@ import Testing
     /// 10,000 frames through a stand-in runner: after the warm-up (the pointer window), the state a
     /// streaming session holds is constant, byte for byte.
     @Test func tenThousandFramesKeepConstantState() throws {
-        let runner = StandInRunner(config: StandInRunner.smallConfig)
+        let runner = VaryingStageRunner(config: VaryingStageRunner.smallConfig)
         let tracker = Tracker(
             config: runner.config, capacities: Capacities(condSlots: 2, pointerSlots: 17, pointSlots: 16), runner: runner)
         let stream = tracker.startStreaming()

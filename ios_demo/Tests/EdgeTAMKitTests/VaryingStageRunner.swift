@@ -4,7 +4,7 @@ import Foundation
 
 /// A stand-in for the model: returns deterministic outputs of the contract's shapes (values vary with the
 /// call count, so masks and object scores change from frame to frame) and records the stage of every call.
-final class StandInRunner: StageRunner {
+final class VaryingStageRunner: StageRunner {
     let config: ModelConfig
     private(set) var calls: [StageName] = []
 
