@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,15 @@ def vanish_and_return(session) -> None:
     list(session.propagate())
 
 
+def dark_spells_clip(num_frames: int, seed: int) -> list[np.ndarray]:
+    """The generated clip with black frames 3–4 and 7–8: with the weights of seed 4 the objects' scores
+    rise above zero on them and fall below in between, so objects appear, vanish and return."""
+    frames = synthetic_clip(num_frames, H, W, seed=seed)
+    for t in (3, 4, 7, 8):
+        frames[t] = np.zeros_like(frames[t])
+    return frames
+
+
 def dynamic_slots_max_frames(session) -> None:
     session.add_prompt(1, 4, points=[[0.4 * W, 0.6 * H]], labels=[1])
     session.add_prompt(1, 5, box=[0.55 * W, 0.2 * H, 0.9 * W, 0.7 * H])
@@ -94,14 +104,22 @@ def stream(session, frames: list[np.ndarray]) -> None:
         session.stats()
 
 
-# name: (frames, capacities, program; None frames = streaming)
-SCENARIOS: dict[str, tuple[int, dict, Callable]] = {
-    "two_objects_points_and_box": (5, FIXED, two_objects_points_and_box),
-    "mask_prompt_vanish": (6, FIXED, mask_prompt_vanish),
-    "correction_and_reverse": (7, FIXED, correction_and_reverse),
-    "more_cond_frames_than_k": (8, FIXED, more_cond_frames_than_k),
-    "vanish_and_return": (12, FIXED, vanish_and_return),
-    "dynamic_slots_max_frames": (6, DYNAMIC, dynamic_slots_max_frames),
+@dataclass(frozen=True)
+class Scenario:
+    num_frames: int
+    capacities: dict
+    program: Callable
+    seed: int = SEED  # of the synthetic weights
+    clip: Callable[[int, int], list[np.ndarray]] = lambda n, seed: synthetic_clip(n, H, W, seed=seed)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "two_objects_points_and_box": Scenario(5, FIXED, two_objects_points_and_box),
+    "mask_prompt_vanish": Scenario(6, FIXED, mask_prompt_vanish),
+    "correction_and_reverse": Scenario(7, FIXED, correction_and_reverse),
+    "more_cond_frames_than_k": Scenario(8, FIXED, more_cond_frames_than_k),
+    "vanish_and_return": Scenario(10, FIXED, vanish_and_return, seed=4, clip=dark_spells_clip),
+    "dynamic_slots_max_frames": Scenario(6, DYNAMIC, dynamic_slots_max_frames),
 }
 STREAM_FRAMES = 24
 
@@ -113,15 +131,15 @@ def tracker(seed: int = SEED) -> Tracker:
     return Tracker(TorchBackend.synthetic(seed, EdgeTamConfig(image_size=IMAGE_SIZE)))
 
 
-def record_all(out: Path, base: Tracker | None = None) -> list[Path]:
-    base = base or tracker()
+def record_all(out: Path) -> list[Path]:
+    trackers = {seed: tracker(seed) for seed in sorted({s.seed for s in SCENARIOS.values()} | {SEED})}
     folders = []
-    for name, (num_frames, capacities, program) in SCENARIOS.items():
-        recorder = TraceRecorder(base, name, capacities)
-        session = recorder.start(synthetic_clip(num_frames, H, W, seed=len(folders)))
-        program(session)
+    for name, scenario in SCENARIOS.items():
+        recorder = TraceRecorder(trackers[scenario.seed], name, scenario.capacities)
+        session = recorder.start(scenario.clip(scenario.num_frames, len(folders)))
+        scenario.program(session)
         folders.append(recorder.save(out / name))
-    recorder = TraceRecorder(base, "stream", FIXED)
+    recorder = TraceRecorder(trackers[SEED], "stream", FIXED)
     stream(recorder.start(), synthetic_clip(STREAM_FRAMES, H, W, seed=99))
     folders.append(recorder.save(out / "stream"))
     return folders

@@ -65,16 +65,21 @@ def test_scenarios_cover_what_they_claim(traces) -> None:
     assert len({dynamic.store[c["inputs"]["obj_ptrs"]].shape for c in calls_of(dynamic, "memory_attention")}) > 1
 
 
+def vanishes_and_returns(present: np.ndarray) -> bool:
+    """Whether a per-frame presence sequence goes present → absent → present."""
+    seen = gone = False
+    for p in present:
+        if p and gone:
+            return True
+        seen = seen or bool(p)
+        gone = gone or (seen and not p)
+    return False
+
+
 def test_an_object_vanishes_and_returns(traces) -> None:
     trace = traces["vanish_and_return"]
     scores = np.stack([trace.store[r["object_score_logits"]] for r in trace.meta["results"][2:]])
-    crossed = [
-        j
-        for j in range(scores.shape[1])
-        if any(a > 0 >= b for a, b in zip(scores[:, j], scores[1:, j]))
-        and any(a <= 0 < b for a, b in zip(scores[:, j], scores[1:, j]))
-    ]
-    assert crossed, f"no object's score goes below zero and back: {scores.round(2).tolist()}"
+    assert any(vanishes_and_returns(scores[:, j] > 0) for j in range(scores.shape[1])), scores.round(2).tolist()
 
 
 def test_a_stream_keeps_constant_state(traces) -> None:
