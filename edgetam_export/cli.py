@@ -42,7 +42,11 @@ def info(weights) -> None:
     show_default=True,
     help="repeatable",
 )
-@click.option("--precision", type=click.Choice(["fp16", "fp32"]), help="default: fp16 for Core ML, fp32 for ONNX")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp16", "fp32", "int8"]),
+    help="default: fp16 for Core ML, fp32 for ONNX; int8: ONNX only (Core ML: --compress)",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="export folder")
 @click.option("--cond-slots", type=int, default=4, show_default=True, help="Core ML: conditioning memories attended")
 @click.option("--point-slots", type=int, default=16, show_default=True, help="Core ML: points per object and call")
@@ -53,21 +57,53 @@ def info(weights) -> None:
     show_default=True,
     help="memory attention through onnxruntime's fused kernel, or standard ONNX ops for other runtimes",
 )
+@click.option(
+    "--compress",
+    multiple=True,
+    metavar="PRESET|STAGE=PRESET",
+    help="Core ML weights: none|int8|palettize8|palettize6|palettize4; STAGE=PRESET overrides one stage (repeatable)",
+)
+@click.option("--compress-skip-op", multiple=True, metavar="OP", help="Core ML: MIL op type left uncompressed (conv…)")
+@click.option(
+    "--coreml-rgb-input/--no-coreml-rgb-input",
+    default=False,
+    show_default=True,
+    help="also image_encoder_rgb.mlpackage (RGB image input; a second copy of the encoder's weights)",
+)
+@click.option(
+    "--int8-image-encoder",
+    type=click.Choice(["weights", "static"]),
+    default="weights",
+    show_default=True,
+    help="int8 ONNX image encoder: int8 weights, float32 arithmetic; or static int8 convs (faster, less exact)",
+)
+@click.option("--calibration", type=click.Path(path_type=Path), metavar="VIDEO", help="frames calibrating static int8")
 @click.option("--image-size", type=int, default=1024, show_default=True, hidden=True)
-def export(weights, formats, precision, out, cond_slots, point_slots, onnx_attention, image_size) -> None:
+def export(
+    weights, formats, precision, out, cond_slots, point_slots, onnx_attention, image_size, **compression
+) -> None:
     """Export the stages to ONNX and/or Core ML with a manifest.json."""
     from reference_model import EdgeTamConfig
+    from runtime.contract import STAGES
 
+    from .coreml_compression import CompressionError, CompressionPlan
     from .export import FORMATS, ExportError, ExportOptions, export_all
 
     chosen = FORMATS if "all" in formats else tuple(dict.fromkeys(formats))
-    options = ExportOptions(
-        formats=chosen,
-        precision={f: precision for f in chosen} if precision else None,
-        cond_slots=cond_slots,
-        point_slots=point_slots,
-        onnx_attention=onnx_attention,
-    )
+    try:
+        options = ExportOptions(
+            formats=chosen,
+            precision={f: precision for f in chosen} if precision else None,
+            cond_slots=cond_slots,
+            point_slots=point_slots,
+            onnx_attention=onnx_attention,
+            compression=CompressionPlan.parse(compression["compress"], compression["compress_skip_op"], tuple(STAGES)),
+            coreml_rgb_input=compression["coreml_rgb_input"],
+            int8_image_encoder=compression["int8_image_encoder"],
+            calibration=compression["calibration"],
+        )
+    except (ExportError, CompressionError) as exc:
+        raise click.UsageError(str(exc)) from exc
     model, provenance = load_weights(weights, EdgeTamConfig(image_size=image_size))
     click.echo(f"weights: {provenance.describe()}")
 
@@ -80,7 +116,9 @@ def export(weights, formats, precision, out, cond_slots, point_slots, onnx_atten
         raise click.ClickException(str(exc)) from exc
     for fmt, section in manifest["formats"].items():
         total = sum(e["bytes"] for e in section["stages"].values())
-        click.echo(f"{fmt}: {len(section['stages'])} stages, {total / 1e6:.1f} MB, {section['precision']}")
+        compressed = section.get("compression", {}).get("preset", "none")
+        detail = f", weights {compressed}" if compressed != "none" else ""
+        click.echo(f"{fmt}: {len(section['stages'])} stages, {total / 1e6:.1f} MB, {section['precision']}{detail}")
     click.echo(f"wrote {out / 'manifest.json'}")
 
 
