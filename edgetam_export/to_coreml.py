@@ -268,7 +268,20 @@ def export_coreml(
     key is stored in user_defined_metadata under "edgetam.<key>". plan: the weight compression
     (coreml_compression; none by default).
     """
-    plan = plan or CompressionPlan()
+    mlmodel, batch = convert_stage(module, stage, sizes, max_objects, precision)
+    save_package(mlmodel, stage, sizes, metadata, batch, precision, plan or CompressionPlan(), path)
+
+
+def save_package(mlmodel, stage: Stage, sizes, metadata, batch: dict, precision: str, plan: CompressionPlan, path):
+    """Compress a converted stage's weights as `plan` says, fill its metadata and save it at `path`."""
+    sizes = {k: v for k, v in sizes.items() if k != _BATCH}
+    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops)
+    _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision, plan)
+    _save(mlmodel, path)
+
+
+def convert_stage(module: nn.Module, stage: Stage, sizes: dict[str, int], max_objects: int, precision: str):
+    """Trace and convert one stage: (MLModel, batch mode {"min", "max"[, "fixed_because"]})."""
     import coremltools as ct
 
     sizes = {k: v for k, v in sizes.items() if k != _BATCH}
@@ -301,9 +314,7 @@ def export_coreml(
             mlmodel = _convert(traced, tensor_inputs(1), outputs, compute_precision)
         except Exception as exc:
             raise CoreMLExportError(f"{stage.name}: Core ML conversion failed: {exc}") from exc
-    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops)
-    _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision, plan)
-    _save(mlmodel, path)
+    return mlmodel, batch
 
 
 class _NormalizedInput(nn.Module):
