@@ -312,7 +312,14 @@ def track(
 )
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="the checkpoint the export was made from")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all cores)")
-def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines, checkpoint, threads) -> None:
+@click.option(
+    "--beside",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FOLDER",
+    help="onnx: other exports (e.g. int8) timed in turn with FOLDER, stage by stage and per tracked frame",
+)
+def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines, checkpoint, threads, beside) -> None:
     """Benchmark an export folder: per stage latency, FLOPs, size and memory; per tracked frame for 1, 2 and
     4 objects; side by side with transformers' eager model and the original code. Prints the table and
     writes bench.json, bench.md and bench.png."""
@@ -360,3 +367,11 @@ def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines,
         write_report(report, target)
         click.echo("\n" + markdown(report))
         click.echo(f"wrote {target / 'bench.json'}, bench.md and bench.png")
+    if beside and backend == "onnx":
+        import json
+
+        from benchmarks.variants import onnx_markdown, onnx_variants
+
+        variants = onnx_variants([folder, *beside], runs=runs, frames=frames, threads=threads)
+        (out / "variants.json").write_text(json.dumps(variants, indent=2))
+        click.echo("\n" + onnx_markdown(variants))

@@ -60,6 +60,8 @@ class ExportOptions:
             )
         if self.int8_image_encoder not in ("weights", "static"):
             raise ExportError(f"unknown int8 image encoder mode {self.int8_image_encoder!r}; choose weights or static")
+        if self.calibration is not None and self.int8_image_encoder != "static":
+            raise ExportError("--calibration calibrates static int8 convolutions: add --int8-image-encoder static")
         for fmt in self.formats:
             if self.precision_of(fmt) not in PRECISIONS[fmt]:
                 hint = " (Core ML weights are compressed with --compress int8|palettize8|…)" if fmt == "coreml" else ""
