@@ -17,9 +17,11 @@ What each stage gets (measured at 1024² on synthetic weights; see the compressi
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +76,7 @@ def quantize_stage(
     if method == "float32":
         onnx.save(original, str(target))
         return {"method": method}
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, _quiet_quantizer():
         quantized = _quantize(method, source, Path(scratch), original, calibration)
     record = {
         "method": method,
@@ -93,14 +95,28 @@ def quantize_stage(
     return record
 
 
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """onnxruntime's quantizer logs advice (pre-processing, bias initializers) on the root logger."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def _quantize(method: str, source: Path, scratch: Path, original: onnx.ModelProto, calibration) -> onnx.ModelProto:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     out = scratch / "quantized.onnx"
     if method == "dynamic_matmul":
+        inlined = scratch / "inlined.onnx"
+        model = onnx.load(str(source))
+        inline_weight_identities(model)
+        onnx.save(model, str(inlined))
         quantize_dynamic(
-            str(source),
+            str(inlined),
             str(out),
             op_types_to_quantize=["MatMul", "Gemm"],
             per_channel=True,
@@ -127,6 +143,27 @@ def _quantize(method: str, source: Path, scratch: Path, original: onnx.ModelProt
         calibrate_method=CalibrationMethod.MinMax,
     )
     return onnx.load(str(out))
+
+
+def inline_weight_identities(model: onnx.ModelProto) -> int:
+    """Readers of `Identity(weight)` read the weight itself; returns how many Identity nodes went. torch's
+    exporter writes such copies when one weight serves several calls (memory attention's MLP per query chunk,
+    the perceiver's layers on both latent sets), and the quantizer recognizes only initializer operands."""
+    weights = {t.name for t in model.graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity" and n.input[0] in weights}
+    if not alias:
+        return 0
+    outputs = {o.name for o in model.graph.output}
+    kept = [n for n in model.graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            if name in alias:
+                node.input[i] = alias[name]
+    if outputs & set(alias):
+        raise ValueError("a graph output is a copy of a weight")
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return len(alias)
 
 
 _WEIGHT_AXIS = {"Conv": 0, "MatMul": 1, "Gemm": 1}  # the output-channel axis of input 1's weight
