@@ -126,6 +126,8 @@ def test_plan_parses_overrides_and_names_bad_input():
         "skip_ops": ["conv"],
         "min_elements": cc.MIN_ELEMENTS,
     }
+    recommended = cc.CompressionPlan.parse(("recommended", "mask_prompt=none"))
+    assert recommended.preset == "palettize6" and recommended.stages == {"image_encoder": "int8", "mask_prompt": "none"}
     with pytest.raises(cc.CompressionError, match="palettize5.*choose one of"):
         cc.CompressionPlan.parse(("palettize5",))
     with pytest.raises(cc.CompressionError, match="unknown stage 'decoder'"):
