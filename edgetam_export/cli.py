@@ -42,7 +42,11 @@ def info(weights) -> None:
     show_default=True,
     help="repeatable",
 )
-@click.option("--precision", type=click.Choice(["fp16", "fp32"]), help="default: fp16 for Core ML, fp32 for ONNX")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp16", "fp32", "int8"]),
+    help="default: fp16 for Core ML, fp32 for ONNX; int8: ONNX only (Core ML: --compress)",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="export folder")
 @click.option("--cond-slots", type=int, default=4, show_default=True, help="Core ML: conditioning memories attended")
 @click.option("--point-slots", type=int, default=16, show_default=True, help="Core ML: points per object and call")
@@ -53,21 +57,54 @@ def info(weights) -> None:
     show_default=True,
     help="memory attention through onnxruntime's fused kernel, or standard ONNX ops for other runtimes",
 )
+@click.option(
+    "--compress",
+    multiple=True,
+    metavar="PRESET|STAGE=PRESET",
+    help="Core ML weights: none|int8|palettize8|palettize6|palettize4|recommended (palettize6, image encoder int8); "
+    "STAGE=PRESET overrides one stage (repeatable)",
+)
+@click.option("--compress-skip-op", multiple=True, metavar="OP", help="Core ML: MIL op type left uncompressed (conv…)")
+@click.option(
+    "--coreml-rgb-input/--no-coreml-rgb-input",
+    default=False,
+    show_default=True,
+    help="also image_encoder_rgb.mlpackage (RGB image input; a second copy of the encoder's weights)",
+)
+@click.option(
+    "--int8-image-encoder",
+    type=click.Choice(["weights", "static"]),
+    default="weights",
+    show_default=True,
+    help="int8 ONNX image encoder: int8 weights, float32 arithmetic; or static int8 convs (faster, less exact)",
+)
+@click.option("--calibration", type=click.Path(path_type=Path), metavar="VIDEO", help="frames calibrating static int8")
 @click.option("--image-size", type=int, default=1024, show_default=True, hidden=True)
-def export(weights, formats, precision, out, cond_slots, point_slots, onnx_attention, image_size) -> None:
+def export(
+    weights, formats, precision, out, cond_slots, point_slots, onnx_attention, image_size, **compression
+) -> None:
     """Export the stages to ONNX and/or Core ML with a manifest.json."""
     from reference_model import EdgeTamConfig
+    from runtime.contract import STAGES
 
+    from .coreml_compression import CompressionError, CompressionPlan
     from .export import FORMATS, ExportError, ExportOptions, export_all
 
     chosen = FORMATS if "all" in formats else tuple(dict.fromkeys(formats))
-    options = ExportOptions(
-        formats=chosen,
-        precision={f: precision for f in chosen} if precision else None,
-        cond_slots=cond_slots,
-        point_slots=point_slots,
-        onnx_attention=onnx_attention,
-    )
+    try:
+        options = ExportOptions(
+            formats=chosen,
+            precision={f: precision for f in chosen} if precision else None,
+            cond_slots=cond_slots,
+            point_slots=point_slots,
+            onnx_attention=onnx_attention,
+            compression=CompressionPlan.parse(compression["compress"], compression["compress_skip_op"], tuple(STAGES)),
+            coreml_rgb_input=compression["coreml_rgb_input"],
+            int8_image_encoder=compression["int8_image_encoder"],
+            calibration=compression["calibration"],
+        )
+    except (ExportError, CompressionError) as exc:
+        raise click.UsageError(str(exc)) from exc
     model, provenance = load_weights(weights, EdgeTamConfig(image_size=image_size))
     click.echo(f"weights: {provenance.describe()}")
 
@@ -80,7 +117,9 @@ def export(weights, formats, precision, out, cond_slots, point_slots, onnx_atten
         raise click.ClickException(str(exc)) from exc
     for fmt, section in manifest["formats"].items():
         total = sum(e["bytes"] for e in section["stages"].values())
-        click.echo(f"{fmt}: {len(section['stages'])} stages, {total / 1e6:.1f} MB, {section['precision']}")
+        compressed = section.get("compression", {}).get("preset", "none")
+        detail = f", weights {compressed}" if compressed != "none" else ""
+        click.echo(f"{fmt}: {len(section['stages'])} stages, {total / 1e6:.1f} MB, {section['precision']}{detail}")
     click.echo(f"wrote {out / 'manifest.json'}")
 
 
@@ -117,6 +156,7 @@ def verify(folder: Path, checkpoint: Path | None, frames: int) -> None:
         click.echo(f"{r.check:<7} {r.stage:<17} {r.output:<20} {r.rel_diff:10.2e} {r.cosine:9.6f} {r.psnr:8.1f}{mark}")
         if not r.passed:
             failures.append(f"{r.check} {r.stage}.{r.output}")
+    figures = None
     if "onnx" in manifest["formats"]:
         figures = checks.tracking_iou(folder, model, "onnx", frames)
         # float16 end to end is reported, not barred: synthetic weights amplify tiny input changes.
@@ -135,11 +175,25 @@ def verify(folder: Path, checkpoint: Path | None, frames: int) -> None:
         if numeric is None:
             click.echo("coreml numeric checks: skipped (Core ML models execute only on macOS)")
         else:
-            failures += [f"coreml {r.stage}.{r.output}" for r in numeric if not r.passed]
+            # Compressed stages are measured and reported (the variant table), not held to the float16 bars.
+            compressed = manifest["formats"]["coreml"].get("compression", {}).get("stages", {})
+            barred = [r for r in numeric if compressed.get(r.stage, "none") == "none"]
+            failures += [f"coreml {r.stage}.{r.output}" for r in barred if not r.passed]
+    _print_variant_tables(manifest, rows, figures, numeric if "coreml" in manifest["formats"] else None)
     if failures:
         click.echo(f"FAILED: {', '.join(failures)}", err=True)
         sys.exit(1)
     click.echo("all checks passed")
+
+
+def _print_variant_tables(manifest: dict, rows, tracking: dict | None, coreml_rows) -> None:
+    """Size beside accuracy, stage by stage, for each format of the export (variant_table)."""
+    from .variant_table import markdown
+
+    if "onnx" in manifest["formats"]:
+        click.echo("\n" + markdown(manifest, "onnx", [r for r in rows if r.check == "onnx"], tracking))
+    if "coreml" in manifest["formats"]:
+        click.echo("\n" + markdown(manifest, "coreml", coreml_rows or []))
 
 
 @main.command()
@@ -265,7 +319,14 @@ def track(
 )
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="the checkpoint the export was made from")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all cores)")
-def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines, checkpoint, threads) -> None:
+@click.option(
+    "--beside",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FOLDER",
+    help="onnx: other exports (e.g. int8) timed in turn with FOLDER, stage by stage and per tracked frame",
+)
+def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines, checkpoint, threads, beside) -> None:
     """Benchmark an export folder: per stage latency, FLOPs, size and memory; per tracked frame for 1, 2 and
     4 objects; side by side with transformers' eager model and the original code. Prints the table and
     writes bench.json, bench.md and bench.png."""
@@ -313,6 +374,14 @@ def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines,
         write_report(report, target)
         click.echo("\n" + markdown(report))
         click.echo(f"wrote {target / 'bench.json'}, bench.md and bench.png")
+    if beside and backend == "onnx":
+        import json
+
+        from benchmarks.variants import onnx_markdown, onnx_variants
+
+        variants = onnx_variants([folder, *beside], runs=runs, frames=frames, threads=threads)
+        (out / "variants.json").write_text(json.dumps(variants, indent=2))
+        click.echo("\n" + onnx_markdown(variants))
 
 
 @main.command("bench-render")

@@ -23,6 +23,7 @@ from runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from runtime.staging import staged_folder
 
 from . import __version__
+from .coreml_compression import CompressionPlan
 from .examples import TRACE_SIZES, example_inputs
 
 FORMATS = ("onnx", "coreml")
@@ -30,6 +31,7 @@ FORMATS = ("onnx", "coreml")
 # ops only (MatMul, Softmax) for other ONNX runtimes.
 ONNX_ATTENTION = ("onnxruntime", "standard")
 DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
+PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
 
 
 class ExportError(RuntimeError):
@@ -44,12 +46,27 @@ class ExportOptions:
     point_slots: int = 16  # Core ML: points per object and call (a box counts as two)
     max_objects: int = 8  # Core ML: objects per call
     onnx_attention: str = "onnxruntime"  # one of ONNX_ATTENTION
+    compression: CompressionPlan = CompressionPlan()  # Core ML weight compression (coreml_compression)
+    coreml_rgb_input: bool = False  # Core ML: also image_encoder_rgb (a second copy of the encoder's weights)
+    int8_image_encoder: str = "weights"  # int8 ONNX image encoder: int8 weights, or "static" (int8 convs)
+    calibration: Path | None = None  # int8 ONNX, static image encoder: video or frame folder calibrating it
 
     def __post_init__(self) -> None:
         if self.onnx_attention not in ONNX_ATTENTION:
             raise ExportError(
                 f"unknown ONNX attention {self.onnx_attention!r}; choose one of {', '.join(ONNX_ATTENTION)}"
             )
+        if self.int8_image_encoder not in ("weights", "static"):
+            raise ExportError(f"unknown int8 image encoder mode {self.int8_image_encoder!r}; choose weights or static")
+        if self.calibration is not None and self.int8_image_encoder != "static":
+            raise ExportError("--calibration calibrates static int8 convolutions: add --int8-image-encoder static")
+        for fmt in self.formats:
+            if self.precision_of(fmt) not in PRECISIONS[fmt]:
+                hint = " (Core ML weights are compressed with --compress int8|palettize8|…)" if fmt == "coreml" else ""
+                raise ExportError(
+                    f"precision {self.precision_of(fmt)} is not available for {fmt}: "
+                    f"choose one of {', '.join(PRECISIONS[fmt])}{hint}"
+                )
 
     def precision_of(self, fmt: str) -> str:
         return (self.precision or {}).get(fmt, DEFAULT_PRECISION[fmt])
@@ -113,7 +130,7 @@ def _export_into(model: EdgeTAM, weights: WeightsInfo, folder: Path, options: Ex
         precision = options.precision_of(fmt)
         (folder / fmt).mkdir()
         if fmt == "onnx":
-            section = _export_onnx(stages, sizes, folder, precision, options.onnx_attention, manifest, progress)
+            section = _export_onnx(stages, sizes, folder, precision, options, manifest, progress)
         else:
             section = _export_coreml(model, stages, sizes, folder, precision, manifest, options, progress)
         manifest["formats"][fmt] = section
@@ -132,16 +149,17 @@ def _stage_entry(folder: Path, file: Path, stage: str, sizes: dict, seconds: flo
     }
 
 
-def _export_onnx(
-    stages: Stages, sizes: dict, folder: Path, precision: str, attention: str, manifest: dict, progress
-) -> dict:
+def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, options, manifest: dict, progress) -> dict:
     from .to_onnx import OPSET, contract_metadata, export_onnx
 
+    attention = options.onnx_attention
     if precision == "fp16":
         # Whole graphs in float16 (inputs and outputs too); position encodings are computed in float32
         # before the cast, so only arithmetic precision changes. Judged by the fp16 bars in verify.
         stages = copy.deepcopy(stages).half()
     dtype = torch.float16 if precision == "fp16" else torch.float32
+    static = precision == "int8" and options.int8_image_encoder == "static"
+    calibration = _calibration_images(options.calibration, sizes["S"]) if static else None
     entries = {}
     for name, spec in STAGES.items():
         start = time.perf_counter()
@@ -153,18 +171,51 @@ def _export_onnx(
             "edgetam.weights": json.dumps(manifest["weights"]),
             "edgetam.toolkit_version": __version__,
         }
+        traced = path.with_name(f".{name}.fp32.onnx") if precision == "int8" else path
         with float16_safe(module, enabled=precision == "fp16"), fused_attention(module, attention == "onnxruntime"):
-            export_onnx(module, spec, example, path, metadata)
+            export_onnx(module, spec, example, traced, metadata)
+        quantization = None
+        if precision == "int8":
+            from .onnx_int8 import quantize_stage
+
+            quantization = quantize_stage(name, traced, path, options.int8_image_encoder, calibration)
+            traced.unlink()
         seconds = time.perf_counter() - start
         entries[name] = _stage_entry(folder, path, name, sizes, seconds, "float16" if precision == "fp16" else None)
+        if quantization is not None:
+            entries[name]["quantization"] = quantization
         progress(name, "onnx", seconds)
-    return {
+    section = {
         "precision": precision,
         "opset": OPSET,
         "attention": attention,
         "capacities": {"B": None, "K": None, "N": None, "P": None},
         "stages": entries,
     }
+    if precision == "int8":
+        section["int8_image_encoder"] = options.int8_image_encoder
+    if static:
+        source = str(options.calibration) if options.calibration else "generated clip (edgetam_export.clip)"
+        section["calibration"] = {"source": source, "frames": len(calibration)}
+    return section
+
+
+def _calibration_images(video: Path | None, image_size: int) -> list:
+    """Frames calibrating the int8 image encoder: the user's video, or the toolkit's generated clip."""
+    from runtime.errors import InputError
+
+    from .clip import synthetic_clip
+    from .onnx_int8 import CALIBRATION_FRAMES, calibration_images
+
+    if video is None:
+        return calibration_images(synthetic_clip(8, 360, 640, seed=7), image_size)
+    from .video_io import open_video
+
+    try:
+        with open_video(video) as frames:
+            return calibration_images(frames, image_size, CALIBRATION_FRAMES)
+    except (InputError, ValueError) as exc:
+        raise ExportError(f"--calibration {video}: {exc}") from exc
 
 
 def _export_coreml(model, stages, sizes, folder, precision, manifest, options, progress) -> dict:
@@ -178,26 +229,34 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
         "version": __version__,
         "weights": json.dumps(manifest["weights"]),
     }
+    plan = options.compression
     entries = {}
     for name in STAGES:
         start = time.perf_counter()
         path = folder / "coreml" / f"{name}.mlpackage"
         module = getattr(stages, name)
         with float16_safe(module, enabled=precision == "fp16"):
-            export_coreml(module, STAGES[name], fixed, options.max_objects, path, precision, metadata)
+            export_coreml(module, STAGES[name], fixed, options.max_objects, path, precision, metadata, plan)
         seconds = time.perf_counter() - start
-        entries[name] = {**_stage_entry(folder, path, name, fixed, seconds), "batch": package_batch(path)}
+        entries[name] = {
+            **_stage_entry(folder, path, name, fixed, seconds),
+            "batch": package_batch(path),
+            "compression": plan.preset_of(name),
+        }
         progress(name, "coreml", seconds)
-    start = time.perf_counter()
-    image_path = folder / "coreml" / "image_encoder_rgb.mlpackage"
-    export_image_encoder_image_input(
-        stages.image_encoder, fixed, image_path, precision, metadata, IMAGENET_MEAN, IMAGENET_STD
-    )
-    progress("image_encoder (RGB image input)", "coreml", time.perf_counter() - start)
-    return {
+    section = {
         "precision": precision,
         "deployment_target": DEPLOYMENT_TARGET,
         "capacities": {"B": [1, options.max_objects], **caps},
+        "compression": plan.manifest(STAGES),
         "stages": entries,
-        "image_encoder_rgb": {"file": str(image_path.relative_to(folder)), "bytes": size_bytes(image_path)},
     }
+    if options.coreml_rgb_input:  # its own copy of the encoder's weights (Core ML shares weights only from iOS 18)
+        start = time.perf_counter()
+        image_path = folder / "coreml" / "image_encoder_rgb.mlpackage"
+        export_image_encoder_image_input(
+            stages.image_encoder, fixed, image_path, precision, metadata, IMAGENET_MEAN, IMAGENET_STD, plan
+        )
+        progress("image_encoder (RGB image input)", "coreml", time.perf_counter() - start)
+        section["image_encoder_rgb"] = {"file": str(image_path.relative_to(folder)), "bytes": size_bytes(image_path)}
+    return section

@@ -27,8 +27,7 @@ error spread over the deep trunk rather than one op; the −1e4 padding bias, at
 norms and position tables stay far from float16's range), so none is kept in float32 today. CPU float16
 kernels accumulate in float32; the Neural Engine may lose more, which only the macOS tests can measure.
 
-Sizes: coremltools folds constant subgraphs, so the memory-attention key RoPE tables repeated over all
-K + R memory slots are stored expanded ((K·T + R·T + 4N) × C per table: ~5 MB of its ~14 MB at K = 4).
+Sizes: position and RoPE tables are built in the graph from per-axis rows, not stored (coreml_folding).
 
 coremltools 9.0 gaps, patched for the duration of a conversion only (the registry is restored after):
 its `int`/`bool`/`float` casts call `int()` on one-element arrays, which numpy ≥ 2.4 rejects
@@ -51,6 +50,8 @@ from torch import nn
 from runtime.contract import STAGES, Stage, contract, resolve
 
 from . import __version__
+from .coreml_compression import CompressionPlan, compress_model
+from .coreml_folding import pass_pipeline
 from .examples import example_inputs
 
 DEPLOYMENT_TARGET = "iOS17"
@@ -200,10 +201,13 @@ def _convert(traced, inputs, outputs, compute_precision):
             convert_to="mlprogram",
             minimum_deployment_target=ct.target.iOS17,
             compute_precision=compute_precision,
+            pass_pipeline=pass_pipeline(),
         )
 
 
-def _fill_metadata(mlmodel, stage: Stage, sizes: dict, metadata: dict[str, str], batch: dict, precision: str):
+def _fill_metadata(
+    mlmodel, stage: Stage, sizes: dict, metadata: dict[str, str], batch: dict, precision: str, plan: CompressionPlan
+):
     batch_max = batch.get("max", 1)
     mlmodel.author = metadata.get("author", "edgetam-export")
     mlmodel.license = metadata.get("license", "")
@@ -225,6 +229,7 @@ def _fill_metadata(mlmodel, stage: Stage, sizes: dict, metadata: dict[str, str],
         "edgetam.fp32_ops": json.dumps(sorted(FP32_OPS.get(stage.name, ())) if precision == "fp16" else []),
         "edgetam.deployment_target": DEPLOYMENT_TARGET,
         "edgetam.toolkit_version": __version__,
+        "edgetam.compression": json.dumps(plan.record(stage.name)),
         **{k if k.startswith("edgetam.") else f"edgetam.{k}": str(v) for k, v in extra.items()},
     }
     for key, value in user.items():
@@ -254,13 +259,29 @@ def export_coreml(
     path: Path,
     precision: str,
     metadata: dict[str, str],
+    plan: CompressionPlan | None = None,
 ) -> None:
     """Trace `module` (B = 1 example inputs), convert it to an ML Program and save it at `path` (.mlpackage).
 
     sizes: the model's sizes plus the capacities K, N, P. max_objects: upper bound of a flexible B.
     precision: "fp16" or "fp32". metadata: author, license, version, weights (provenance JSON); any other
-    key is stored in user_defined_metadata under "edgetam.<key>".
+    key is stored in user_defined_metadata under "edgetam.<key>". plan: the weight compression
+    (coreml_compression; none by default).
     """
+    mlmodel, batch = convert_stage(module, stage, sizes, max_objects, precision)
+    save_package(mlmodel, stage, sizes, metadata, batch, precision, plan or CompressionPlan(), path)
+
+
+def save_package(mlmodel, stage: Stage, sizes, metadata, batch: dict, precision: str, plan: CompressionPlan, path):
+    """Compress a converted stage's weights as `plan` says, fill its metadata and save it at `path`."""
+    sizes = {k: v for k, v in sizes.items() if k != _BATCH}
+    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops)
+    _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision, plan)
+    _save(mlmodel, path)
+
+
+def convert_stage(module: nn.Module, stage: Stage, sizes: dict[str, int], max_objects: int, precision: str):
+    """Trace and convert one stage: (MLModel, batch mode {"min", "max"[, "fixed_because"]})."""
     import coremltools as ct
 
     sizes = {k: v for k, v in sizes.items() if k != _BATCH}
@@ -293,8 +314,7 @@ def export_coreml(
             mlmodel = _convert(traced, tensor_inputs(1), outputs, compute_precision)
         except Exception as exc:
             raise CoreMLExportError(f"{stage.name}: Core ML conversion failed: {exc}") from exc
-    _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision)
-    _save(mlmodel, path)
+    return mlmodel, batch
 
 
 class _NormalizedInput(nn.Module):
@@ -320,6 +340,7 @@ def export_image_encoder_image_input(
     metadata: dict[str, str],
     mean,
     std,
+    plan: CompressionPlan | None = None,
 ) -> None:
     """The image encoder with an RGB image input ("image", 1×3×S×S, e.g. a camera pixel buffer resized to
     S×S); the /255 and mean/std normalization run inside the graph. Outputs as the registry's image_encoder."""
@@ -337,7 +358,9 @@ def export_image_encoder_image_input(
     except Exception as exc:
         raise CoreMLExportError(f"image_encoder (RGB image input): Core ML conversion failed: {exc}") from exc
     batch = {"min": 1, "max": 1}
-    _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision)
+    plan = plan or CompressionPlan()
+    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops)
+    _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision, plan)
     mlmodel.short_description = f"EdgeTAM image_encoder with an RGB image input: {stage.summary}"
     mlmodel.input_description["image"] = (
         f"RGB frame resized to {side}×{side} (0…255); /255 and ImageNet mean/std are applied inside"

@@ -20,8 +20,8 @@ from torch import nn
 from .attention import key_padding_bias
 from .backbone import RepDepthwiseMixer
 from .edgetam import EdgeTAM
-from .position_encoding import sine_position_encoding_2d
-from .rope import apply_rope, axial_rope_angles, identity_tables, rope_tables
+from .position_encoding import SineGrid
+from .rope import AxialRopeTables, apply_rope
 
 # The original writes this score into the masks of objects judged absent (it is also sigmoid ≈ 0).
 NO_OBJ_SCORE = -1024.0
@@ -82,8 +82,9 @@ class MemoryAttentionStage(nn.Module):
         self.recent_slots = cfg.num_maskmem - 1
         self.ptr_tokens = cfg.ptr_tokens
         side, c, m = cfg.feat_size, cfg.hidden_dim, cfg.mem_dim
-        curr_pos = sine_position_encoding_2d(side, side, c).flatten(1).transpose(0, 1)
-        self.register_buffer("curr_pos", curr_pos[None])
+        # Position and RoPE tables of the 64×64 frame grid and the 16×16 memory grid are kept per axis and
+        # expanded in the graph (see rope.grid_table): memory attention's file shrinks by 13 MB at 1024².
+        self.curr_pos = SineGrid(side, side, c)
 
         self.num_maskmem = cfg.num_maskmem
         self.mem_dim = m
@@ -91,14 +92,9 @@ class MemoryAttentionStage(nn.Module):
         self.register_buffer("token_pos", model.spatial_perceiver.token_pos().detach())
 
         dim = c  # rotations act on the projected (C-wide) queries and keys
-        q_cos, q_sin = rope_tables(axial_rope_angles(dim, side, side, cfg.rope_theta))
-        self.register_buffer("q_cos", q_cos)
-        self.register_buffer("q_sin", q_sin)
-        g = cfg.mem_grid
-        k_cos, k_sin = rope_tables(axial_rope_angles(dim, g, g, cfg.rope_theta))
-        id_cos, id_sin = identity_tables(cfg.num_latents_1d, dim)
-        self.register_buffer("mem_cos", torch.cat([id_cos, k_cos]))  # one memory's tokens
-        self.register_buffer("mem_sin", torch.cat([id_sin, k_sin]))
+        self.q_rope = AxialRopeTables(dim, side, side, cfg.rope_theta)
+        g = cfg.mem_grid  # one memory's tokens: unrotated global latents, then the 2D latents' grid
+        self.mem_rope = AxialRopeTables(dim, g, g, cfg.rope_theta, identity_tokens=cfg.num_latents_1d)
 
     def forward(
         self,
@@ -137,6 +133,7 @@ class MemoryAttentionStage(nn.Module):
             dim=1,
         )
         spatial_tokens = (k + self.recent_slots) * t
+        mem_cos, mem_sin = self.mem_rope()
 
         def rotate_memory_keys(keys: torch.Tensor) -> torch.Tensor:
             """Every memory slot rotated by the same per-memory table (broadcast, never tiled, so the
@@ -144,16 +141,16 @@ class MemoryAttentionStage(nn.Module):
             spatial = keys[:, :, :spatial_tokens]
             # [B·heads, slots, T, d]: rank ≤ 5 through the rotation (Core ML), no traced batch constant (ONNX).
             slots = spatial.flatten(0, 1).unflatten(1, (-1, t))
-            slots = apply_rope(slots, self.mem_cos, self.mem_sin).flatten(1, 2).reshape(spatial.shape)
+            slots = apply_rope(slots, mem_cos, mem_sin).flatten(1, 2).reshape(spatial.shape)
             return torch.cat([slots, keys[:, :, spatial_tokens:]], dim=2)
 
         out = self.memory_attention(
             x,
-            self.curr_pos,
+            self.curr_pos.tokens()[None],
             memory,
             pos[None],
             key_padding_bias(valid),
-            (self.q_cos, self.q_sin),
+            self.q_rope(),
             rotate_memory_keys,
         )
         return out.transpose(1, 2).reshape(b, c, h, w)
@@ -223,8 +220,7 @@ class MemoryEncoderStage(nn.Module):
         self.image_size = cfg.image_size
         self.scale, self.bias = cfg.sigmoid_scale_for_mem_enc, cfg.sigmoid_bias_for_mem_enc
         self.binarize_prompted = cfg.binarize_mask_from_pts_for_mem_enc
-        pos = sine_position_encoding_2d(cfg.feat_size, cfg.feat_size, cfg.mem_dim)
-        self.register_buffer("mem_map_pos", pos[None])
+        self.mem_map_pos = SineGrid(cfg.feat_size, cfg.feat_size, cfg.mem_dim)  # expanded in the graph
 
     def forward(
         self, vision_feats: torch.Tensor, low_res_masks: torch.Tensor, is_prompted: torch.Tensor
@@ -242,7 +238,7 @@ class MemoryEncoderStage(nn.Module):
             prob = prompted * binary + (1 - prompted) * prob
         mask_for_mem = prob * self.scale + self.bias
         feats = self.memory_encoder(vision_feats, mask_for_mem)  # image features projected once, broadcast
-        return self.perceiver(feats, self.mem_map_pos.expand(b, -1, -1, -1))
+        return self.perceiver(feats, self.mem_map_pos.channels_first()[None].expand(b, -1, -1, -1))
 
 
 class MaskPromptStage(nn.Module):

@@ -44,6 +44,10 @@ class OnnxBackend:
         self.capacities = {k: v for k, v in section["capacities"].items() if k != "B"}
         self.weights = manifest["weights"]
         options = options or session_options(threads)
+        if section.get("precision") == "int8" and section.get("int8_image_encoder") != "static":
+            # int8-stored weights (DequantizeLinear on a constant) are folded to float32 once, at load; the
+            # default keeps them as QDQ units for integer kernels, and dequantizes them on every run.
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
         self.sessions = {}
         for stage, _, path in stage_files(section, folder, stages):
             self.sessions[stage] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

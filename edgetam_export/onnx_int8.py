@@ -1,0 +1,213 @@
+"""int8 ONNX graphs: onnxruntime's quantization of each float32 stage, inputs and outputs kept float32.
+
+What each stage gets (measured at 1024² on synthetic weights; see the compression table):
+- `memory_attention`, `mask_decoder`, `memory_encoder`: dynamic quantization of the matrix products with a
+  constant weight (projections, MLPs): weights int8 per output column, each call's activations quantized on
+  the fly (onnxruntime's integer GEMM). The attention products (queries × keys, scores × values;
+  onnxruntime's fused attention) have no constant operand and stay float32.
+- Every other weight of more than MIN_ELEMENTS elements (the image encoder's convolutions, the memory
+  encoder's convolutions and shared perceiver weights) is stored as int8 per output channel and dequantized
+  in the graph (`DequantizeLinear` on the weight): a quarter of the bytes, float32 arithmetic.
+- `image_encoder` keeps float32 arithmetic by default: static QDQ quantization of its convolutions
+  (`image_encoder="static"`, calibrated on frames: a generated clip or `--calibration VIDEO`) ran 1.5×
+  faster but left vision_feats at cosine 0.58–0.96 against float32 (per-call dynamic ranges: 0.95, and
+  3.5× slower): its 40-odd convolutions in a row compound the rounding.
+- `mask_prompt` (a tiny conv stack, run on mask prompts only) stays float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+FLOAT_STAGES = frozenset({"mask_prompt"})
+IMAGE_ENCODER_MODES = ("weights", "static")
+CALIBRATION_FRAMES = 4
+MIN_ELEMENTS = 2048  # smaller weights (biases, norms) stay float32
+_INTEGER_OPS = {"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul", "DequantizeLinear"}
+
+
+def stage_method(stage: str, image_encoder: str = "weights") -> str:
+    if stage in FLOAT_STAGES:
+        return "float32"
+    if stage == "image_encoder":
+        return "static_qdq_conv" if image_encoder == "static" else "int8_weights"
+    return "dynamic_matmul"
+
+
+def calibration_images(frames: Sequence[np.ndarray], image_size: int, count: int = CALIBRATION_FRAMES) -> list:
+    """`count` frames spread over the clip, preprocessed as the runtime does ([1, 3, S, S] float32 each)."""
+    from runtime.preprocess import preprocess_frame
+
+    if not len(frames):
+        raise ValueError("the calibration video has no frames")
+    picks = sorted({round(i) for i in np.linspace(0, len(frames) - 1, min(count, len(frames)))})
+    return [preprocess_frame(np.asarray(frames[i]), image_size).reshape(1, 3, image_size, image_size) for i in picks]
+
+
+class _Frames:
+    """onnxruntime's CalibrationDataReader protocol over preprocessed frames."""
+
+    def __init__(self, images: list[np.ndarray], input_name: str) -> None:
+        self._feeds = iter([{input_name: image} for image in images])
+
+    def get_next(self) -> dict | None:
+        return next(self._feeds, None)
+
+
+def quantize_stage(
+    stage: str,
+    source: Path,
+    target: Path,
+    image_encoder: str = "weights",
+    calibration: list[np.ndarray] | None = None,
+) -> dict:
+    """Write the int8 version of the float32 graph `source` to `target`; returns how it was quantized.
+    The float32 graph's metadata_props are carried over."""
+    method = stage_method(stage, image_encoder)
+    original = onnx.load(str(source))
+    if method == "float32":
+        onnx.save(original, str(target))
+        return {"method": method}
+    with tempfile.TemporaryDirectory() as scratch, _quiet_quantizer():
+        quantized = _quantize(method, source, Path(scratch), original, calibration)
+    record = {
+        "method": method,
+        "integer_ops": sum(n.op_type in _INTEGER_OPS for n in quantized.graph.node),
+        "int8_weights": dequantized_weights(quantized),
+    }
+    if method == "static_qdq_conv":
+        record["calibration_frames"] = len(calibration or ())
+    quantized.producer_name = original.producer_name
+    del quantized.metadata_props[:]
+    for prop in original.metadata_props:
+        quantized.metadata_props.add(key=prop.key, value=prop.value)
+    quantized.metadata_props.add(key="edgetam.quantization", value=json.dumps(record))
+    onnx.checker.check_model(quantized, full_check=True)
+    onnx.save(quantized, str(target))
+    return record
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """onnxruntime's quantizer logs advice (pre-processing, bias initializers) on the root logger."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _quantize(method: str, source: Path, scratch: Path, original: onnx.ModelProto, calibration) -> onnx.ModelProto:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = scratch / "quantized.onnx"
+    if method == "dynamic_matmul":
+        inlined = scratch / "inlined.onnx"
+        model = onnx.load(str(source))
+        inline_weight_identities(model)
+        onnx.save(model, str(inlined))
+        quantize_dynamic(
+            str(inlined),
+            str(out),
+            op_types_to_quantize=["MatMul", "Gemm"],
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            extra_options={"MatMulConstBOnly": True},  # products of two activations stay float32
+        )
+        return onnx.load(str(out))
+    # The image encoder computes its re-parameterized mixer kernels from weights: fold them to constants.
+    folded = scratch / "folded.onnx"
+    quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)
+    if method == "int8_weights":
+        return onnx.load(str(folded))
+    if not calibration:
+        raise ValueError("static quantization of the image encoder needs calibration frames")
+    quantize_static(
+        str(folded),
+        str(out),
+        _Frames(calibration, original.graph.input[0].name),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["Conv"],
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    return onnx.load(str(out))
+
+
+def inline_weight_identities(model: onnx.ModelProto) -> int:
+    """Readers of `Identity(weight)` read the weight itself; returns how many Identity nodes went. torch's
+    exporter writes such copies when one weight serves several calls (memory attention's MLP per query chunk,
+    the perceiver's layers on both latent sets), and the quantizer recognizes only initializer operands."""
+    weights = {t.name for t in model.graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity" and n.input[0] in weights}
+    if not alias:
+        return 0
+    outputs = {o.name for o in model.graph.output}
+    kept = [n for n in model.graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            if name in alias:
+                node.input[i] = alias[name]
+    if outputs & set(alias):
+        raise ValueError("a graph output is a copy of a weight")
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return len(alias)
+
+
+_WEIGHT_AXIS = {"Conv": 0, "MatMul": 1, "Gemm": 1}  # the output-channel axis of input 1's weight
+
+
+def dequantized_weights(model: onnx.ModelProto, min_elements: int = MIN_ELEMENTS) -> int:
+    """Store every float32 weight of at least `min_elements` that only Conv/MatMul/Gemm nodes read (as their
+    input 1) as int8 with one symmetric scale per output channel, dequantized in the graph; returns how
+    many. Gemm weights read transposed (transB) are left alone."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    readers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            readers.setdefault(name, []).append((node, index))
+    dequantize, kept = [], []
+    for init in graph.initializer:
+        uses = readers.get(init.name, [])
+        axes = {_WEIGHT_AXIS.get(n.op_type) if i == 1 and not _transposed(n) else None for n, i in uses}
+        weight = numpy_helper.to_array(init) if init.data_type == onnx.TensorProto.FLOAT else None
+        axis = axes.pop() if len(axes) == 1 else None
+        if weight is None or axis is None or weight.size < min_elements or (axis == 1 and weight.ndim != 2):
+            kept.append(init)
+            continue
+        moved = np.moveaxis(weight, axis, 0).reshape(weight.shape[axis], -1)
+        scale = np.maximum(np.abs(moved).max(axis=1), 1e-30) / 127.0
+        shape = [1] * weight.ndim
+        shape[axis] = -1
+        q = np.clip(np.round(weight / scale.reshape(shape)), -127, 127).astype(np.int8)
+        names = (f"{init.name}_int8", f"{init.name}_scale", f"{init.name}_zero")
+        kept += [
+            numpy_helper.from_array(q, names[0]),
+            numpy_helper.from_array(scale.astype(np.float32), names[1]),
+            numpy_helper.from_array(np.zeros(len(scale), np.int8), names[2]),
+        ]
+        dequantize.append(onnx.helper.make_node("DequantizeLinear", list(names), [init.name], axis=axis))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = dequantize + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(dequantize)
+
+
+def _transposed(node: onnx.NodeProto) -> bool:
+    return node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)

@@ -1,0 +1,301 @@
+"""Smaller exports: position/RoPE tables built in the graph, Core ML weight-compression presets, int8 ONNX.
+
+Small sizes keep it quick: the Core ML presets compress one converted stage (memory_encoder at 256²), the
+int8 ONNX export runs at 256² and tracks a short clip, the table checks convert memory attention at 512²
+(where a frame table would be 1024 tokens long). Each test prints the figures it measured; speed is left to
+the benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+from onnx import numpy_helper
+
+from edgetam_export import coreml_compression as cc
+from edgetam_export import to_coreml
+from edgetam_export.cli import main
+from edgetam_export.examples import TRACE_SIZES, example_inputs
+from edgetam_export.export import ExportOptions, export_all, size_bytes
+from edgetam_export.metrics import cosine
+from reference_model import EdgeTamConfig, Stages, WeightsInfo, synthetic_model
+from reference_model.attention import float16_safe, fused_attention
+from runtime.contract import STAGES, model_sizes
+
+SEED = 1
+CAPACITIES = {"K": 2, "N": 7, "P": 4}
+METADATA = {"author": "tests", "license": "Apache-2.0", "version": "0.0.test", "weights": "{}"}
+
+
+@pytest.fixture(scope="module")
+def model_256():
+    return synthetic_model(SEED, EdgeTamConfig(image_size=256))[0]
+
+
+@pytest.fixture(scope="module")
+def stages_512():
+    return Stages(synthetic_model(SEED, EdgeTamConfig(image_size=512))[0]).eval()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tables built in the graph
+
+
+def _constant_shapes_onnx(model: onnx.ModelProto) -> list[tuple[int, ...]]:
+    shapes = [tuple(t.dims) for t in model.graph.initializer]
+    for node in model.graph.node:
+        shapes += [tuple(a.t.dims) for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
+    return shapes
+
+
+def _constant_shapes_coreml(path) -> list[tuple[int, ...]]:
+    import coremltools as ct
+
+    shapes = []
+    function = next(iter(ct.utils.load_spec(str(path)).mlProgram.functions.values()))
+    for op in to_coreml._iter_ops(function.block_specializations["CoreML7"]):
+        if op.type == "const":
+            shapes.append(tuple(d.constant.size for d in op.outputs[0].type.tensorType.dimensions))
+    return shapes
+
+
+def test_memory_attention_stores_no_frame_table(stages_512, tmp_path):
+    """At 512² the frame has 1024 tokens: no constant of memory attention (ONNX fp32 or Core ML fp16) holds
+    values per token (the RoPE and position tables are built from 32-row per-axis tables), and the ONNX file
+    is its weights plus less than 1 MB."""
+    from edgetam_export.to_onnx import export_onnx
+
+    module = stages_512.memory_attention
+    sizes = model_sizes(stages_512.cfg.to_dict())
+    tokens = sizes["F"] ** 2
+    path = tmp_path / "memory_attention.onnx"
+    example = example_inputs("memory_attention", {**sizes, **TRACE_SIZES})
+    with fused_attention(module):
+        export_onnx(module, STAGES["memory_attention"], example, path, {})
+    shapes = _constant_shapes_onnx(onnx.load(str(path)))
+    weights = sum(p.numel() for p in module.parameters()) * 4
+    print(f"memory_attention ONNX at 512²: {path.stat().st_size / 1e6:.2f} MB, weights {weights / 1e6:.2f} MB")
+    assert not [s for s in shapes if tokens in s and np.prod(s) > tokens], "a per-token table is stored"
+    assert path.stat().st_size < weights + 1e6  # the three frame tables alone were 3.1 MB here
+
+    package = tmp_path / "memory_attention.mlpackage"
+    with float16_safe(module):
+        # K = 3 memories of 512 tokens: no memory-slot table is 1024 rows long by coincidence
+        to_coreml.export_coreml(
+            module, STAGES["memory_attention"], {**sizes, **CAPACITIES, "K": 3}, 2, package, "fp16", METADATA
+        )
+    coreml_shapes = _constant_shapes_coreml(package)
+    print(f"memory_attention Core ML fp16 at 512²: {size_bytes(package) / 1e6:.2f} MB")
+    assert not [s for s in coreml_shapes if tokens in s and np.prod(s) > tokens], "a per-token table is stored"
+    assert size_bytes(package) < 1.15 * weights / 2  # float16 weights plus the memory slots' small tables
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Core ML presets
+
+
+def test_kmeans_table_fits_a_gaussian_as_lloyd_max():
+    """The k-means table reaches the optimal scalar quantizer's SNR for a Gaussian (Lloyd-Max: 31.8 dB at 6
+    bits, 20.2 at 4), every index addresses the table, and a tensor with few values is kept exactly."""
+    weight = (np.random.default_rng(0).standard_normal((512, 256)) / 16).astype(np.float16)
+    for nbits, floor in ((8, 38.0), (6, 31.0), (4, 19.8)):
+        table, indices = cc.kmeans_table(weight, nbits)
+        assert table.dtype == np.float16 and indices.dtype == np.uint8 and indices.size == weight.size
+        assert table.shape == (1 << nbits,) and indices.max() < (1 << nbits) and np.all(np.diff(table) >= 0)
+        x = weight.astype(np.float64).ravel()
+        snr = 10 * np.log10((x**2).mean() / ((x - table[indices].astype(np.float64)) ** 2).mean())
+        print(f"{nbits}-bit k-means: {snr:.1f} dB")
+        assert snr >= floor
+    levels = np.array([-1.0, 0.0, 0.5, 2.0], np.float32)[np.random.default_rng(1).integers(0, 4, 4096)]
+    table, indices = cc.kmeans_table(levels, 4)
+    np.testing.assert_array_equal(table[indices], levels)
+
+
+def test_plan_parses_overrides_and_names_bad_input():
+    plan = cc.CompressionPlan.parse(("palettize6", "image_encoder=int8", "mask_prompt=none"), ("conv",), tuple(STAGES))
+    assert plan.preset_of("memory_attention") == "palettize6" and plan.preset_of("image_encoder") == "int8"
+    assert plan.manifest(STAGES)["stages"]["mask_prompt"] == "none" and plan.skip_ops == ("conv",)
+    assert plan.record("image_encoder") == {
+        "preset": "int8",
+        **cc.describe("int8"),
+        "skip_ops": ["conv"],
+        "min_elements": cc.MIN_ELEMENTS,
+    }
+    recommended = cc.CompressionPlan.parse(("recommended", "mask_prompt=none"))
+    assert recommended.preset == "palettize6" and recommended.stages == {"image_encoder": "int8", "mask_prompt": "none"}
+    with pytest.raises(cc.CompressionError, match="palettize5.*choose one of"):
+        cc.CompressionPlan.parse(("palettize5",))
+    with pytest.raises(cc.CompressionError, match="unknown stage 'decoder'"):
+        cc.CompressionPlan.parse(("decoder=int8",), stage_names=tuple(STAGES))
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", "--random-init", "--format", "coreml", "--precision", "int8", "--out", "x"])
+    assert result.exit_code != 0 and "--compress" in result.output
+    result = runner.invoke(main, ["export", "--random-init", "--compress", "palettize3", "--out", "x"])
+    assert result.exit_code != 0 and "palettize3" in result.output
+
+
+@pytest.fixture(scope="module")
+def converted_memory_encoder(model_256):
+    """memory_encoder at 256², converted once (fp16); each preset compresses this converted model."""
+    stages = Stages(model_256).eval()
+    sizes = {**model_sizes(model_256.cfg.to_dict()), **CAPACITIES}
+    with float16_safe(stages.memory_encoder):
+        mlmodel, batch = to_coreml.convert_stage(stages.memory_encoder, STAGES["memory_encoder"], sizes, 2, "fp16")
+    return stages, sizes, mlmodel, batch
+
+
+_COMPRESSED_OP = {"int8": "constexpr_affine_dequantize", "palettize8": "constexpr_lut_to_dense"}
+
+
+@pytest.mark.parametrize("preset", cc.PRESETS)
+def test_coreml_preset_exports_and_loads(preset, converted_memory_encoder, tmp_path):
+    """Each preset: the package passes the structure check (iOS 17 ops, names, shapes, metadata), records its
+    compression, compresses every weight of ≥ 2048 elements and none smaller, and shrinks as its bits say.
+    With the ML Program interpreter available, its output is compared with the float32 torch stage."""
+    import coremltools as ct
+
+    stages, sizes, mlmodel, batch = converted_memory_encoder
+    stage = STAGES["memory_encoder"]
+    plan = cc.CompressionPlan(preset)
+    path = tmp_path / f"{preset}.mlpackage"
+    to_coreml.save_package(mlmodel, stage, sizes, METADATA, batch, "fp16", plan, path)
+    assert to_coreml.check_package(path, stage, sizes) == []
+    assert cc.package_compression(path) == plan.record("memory_encoder")
+    ops = to_coreml.op_types(path)
+    megabytes = size_bytes(path) / 1e6
+    if preset == "none":
+        assert not [op for op in ops if op.startswith("constexpr")]
+    else:
+        assert ops.get(_COMPRESSED_OP.get(preset, "constexpr_lut_to_dense"), 0) > 0
+        spec = ct.utils.load_spec(str(path))
+        block = next(iter(spec.mlProgram.functions.values())).block_specializations["CoreML7"]
+        for op in to_coreml._iter_ops(block):
+            dims = [d.constant.size for d in op.outputs[0].type.tensorType.dimensions] if op.outputs else []
+            count = int(np.prod(dims)) if dims else 1
+            if op.type.startswith("constexpr"):
+                assert count >= cc.MIN_ELEMENTS, op.outputs[0].name
+            elif op.type == "const" and op.outputs[0].type.tensorType.dataType == 10:  # float16
+                assert count < cc.MIN_ELEMENTS, f"{op.outputs[0].name} ({count} elements) left uncompressed"
+    figure = ""
+    try:
+        from runtime.mlprogram import Program
+    except ImportError:
+        Program = None  # the interpreter arrives with the mlprogram branch; structure is checked regardless
+    if Program is not None:
+        inputs = example_inputs("memory_encoder", {**sizes, "B": 1}, seed=3)
+        with torch.no_grad():
+            want = stages.memory_encoder(*[inputs[n] for n in stage.input_names]).numpy()
+        got = Program(path, "memory_encoder").run({k: v.numpy() for k, v in inputs.items()})["mem_feats"]
+        figure = f", cosine {cosine(got, want):.5f} against float32 torch"
+        assert cosine(got, want) >= {"none": 0.9999, "int8": 0.999, "palettize8": 0.999}.get(preset, 0.98)
+    print(f"memory_encoder {preset}: {megabytes:.2f} MB{figure}")
+    fp16_megabytes = sum(p.numel() for p in stages.memory_encoder.parameters()) * 2 / 1e6
+    bits = {"none": 16, "int8": 8, "palettize8": 8, "palettize6": 6, "palettize4": 4}[preset]
+    assert megabytes <= fp16_megabytes * (bits / 16) * 1.25 + 0.1
+
+
+def test_manifest_records_compression(model_256, tmp_path, monkeypatch):
+    """A Core ML export with a default preset and a per-stage override records both, in the manifest's
+    coreml section and in each package (two small stages exported, to keep the test quick)."""
+    import edgetam_export.export as export_module
+
+    monkeypatch.setattr(export_module, "STAGES", {n: STAGES[n] for n in ("memory_encoder", "mask_prompt")})
+    plan = cc.CompressionPlan.parse(("palettize4", "mask_prompt=none"), ("conv",))
+    options = ExportOptions(formats=("coreml",), compression=plan, max_objects=2)
+    manifest = export_all(model_256, WeightsInfo("synthetic", seed=SEED), tmp_path / "out", options)
+    section = manifest["formats"]["coreml"]
+    assert section["compression"]["stages"] == {"memory_encoder": "palettize4", "mask_prompt": "none"}
+    assert section["compression"]["skip_ops"] == ["conv"] and "image_encoder_rgb" not in section
+    assert section["stages"]["memory_encoder"]["compression"] == "palettize4"
+    record = cc.package_compression(tmp_path / "out" / section["stages"]["memory_encoder"]["file"])
+    assert record["preset"] == "palettize4" and record["nbits"] == 4 and record["skip_ops"] == ["conv"]
+    on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert on_disk["formats"]["coreml"]["compression"] == section["compression"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# int8 ONNX
+
+
+@pytest.fixture(scope="module")
+def int8_export(model_256, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("int8") / "export"
+    options = ExportOptions(formats=("onnx",), precision={"onnx": "int8"})
+    manifest = export_all(model_256, WeightsInfo("synthetic", seed=SEED), folder, options)
+    return folder, manifest
+
+
+def test_int8_onnx_export_records_and_shrinks(int8_export, model_256):
+    folder, manifest = int8_export
+    section = manifest["formats"]["onnx"]
+    assert section["precision"] == "int8" and section["int8_image_encoder"] == "weights"
+    methods = {s: e["quantization"]["method"] for s, e in section["stages"].items()}
+    assert methods == {
+        "image_encoder": "int8_weights",
+        "memory_attention": "dynamic_matmul",
+        "mask_decoder": "dynamic_matmul",
+        "memory_encoder": "dynamic_matmul",
+        "mask_prompt": "float32",
+    }
+    for stage in ("memory_attention", "mask_decoder", "memory_encoder"):
+        assert section["stages"][stage]["quantization"]["integer_ops"] > 0
+        graph = onnx.load(str(folder / section["stages"][stage]["file"]))
+        record = json.loads({p.key: p.value for p in graph.metadata_props}["edgetam.quantization"])
+        assert record["method"] == methods[stage]
+    total = sum(e["bytes"] for e in section["stages"].values())
+    float_bytes = sum(p.numel() for p in Stages(model_256).parameters()) * 4
+    print(f"int8 ONNX at 256²: {total / 1e6:.2f} MB ({total / float_bytes:.0%} of the float32 weights)")
+    assert total <= 0.30 * float_bytes
+
+
+def test_int8_onnx_stages_and_track(int8_export, model_256):
+    """Every int8 stage within cosine 0.99 of the float32 torch stage (verify's int8 bar); a short track runs
+    through the onnx backend and its IoU against torch float32 is reported."""
+    from edgetam_export.verify import tracking_iou, verify_onnx
+
+    folder, _ = int8_export
+    rows = verify_onnx(folder, Stages(model_256).eval(), "int8")
+    for r in rows:
+        print(f"int8 {r.stage}.{r.output}: max|d|/std {r.rel_diff:.2e}, cosine {r.cosine:.5f}, PSNR {r.psnr:.1f}")
+    assert all(r.passed for r in rows), [f"{r.stage}.{r.output}" for r in rows if not r.passed]
+    figures = tracking_iou(folder, model_256, "onnx", frames=3)
+    print(f"int8 tracking vs torch: min IoU {figures['min_iou']:.4f}, mean {figures['mean_iou']:.4f}")
+    assert figures["frames"] == 4 and 0.0 <= figures["min_iou"] <= 1.0  # frames 1, 2, then 1, 0 in reverse
+
+
+def test_dequantized_weights_keep_the_function():
+    """int8-stored weights (one scale per output channel, DequantizeLinear in the graph) compute what the
+    float weights compute to int8 rounding; only Conv/MatMul weights of ≥ MIN_ELEMENTS are converted."""
+    import onnxruntime as ort
+
+    from edgetam_export.onnx_int8 import dequantized_weights
+
+    rng = np.random.default_rng(0)
+    w_conv = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    w_mm = rng.standard_normal((32, 64)).astype(np.float32)
+    bias = rng.standard_normal(32).astype(np.float32)
+    h = onnx.helper
+    graph = h.make_graph(
+        [
+            h.make_node("Conv", ["x", "w_conv", "bias"], ["c"], pads=[1, 1, 1, 1]),
+            h.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 3, 1]),
+            h.make_node("MatMul", ["t", "w_mm"], ["y"]),
+        ],
+        "g",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 16, 8, 8])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 8, 8, 64])],
+        [numpy_helper.from_array(a, n) for a, n in ((w_conv, "w_conv"), (w_mm, "w_mm"), (bias, "bias"))],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+    x = rng.standard_normal((1, 16, 8, 8)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert dequantized_weights(model) == 2  # the 32-element bias stays float32
+    onnx.checker.check_model(model, full_check=True)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert cosine(got, want) > 0.9999
+    assert {t.name: t.data_type for t in model.graph.initializer}["w_conv_int8"] == onnx.TensorProto.INT8
