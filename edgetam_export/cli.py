@@ -131,11 +131,9 @@ def verify(folder: Path, checkpoint: Path | None, frames: int) -> None:
         problems = checks.verify_coreml_structure(folder, manifest)
         click.echo(f"coreml structure: {'ok' if not problems else '; '.join(problems)}")
         failures += problems
-        numeric = checks.coreml_numeric(folder, stages)
-        if numeric is None:
-            click.echo("coreml numeric checks: skipped (Core ML models execute only on macOS)")
-        else:
-            failures += [f"coreml {r.stage}.{r.output}" for r in numeric if not r.passed]
+        lines, failed = checks.coreml_report(folder, manifest, stages, [r for r in rows if r.check == "fp16"], frames)
+        click.echo("\n".join(lines))
+        failures += failed
     if failures:
         click.echo(f"FAILED: {', '.join(failures)}", err=True)
         sys.exit(1)
@@ -161,7 +159,11 @@ def inspect(folder: Path) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, metavar="[MODEL] VIDEO", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder (replaced if from a run)")
-@click.option("--backend", type=click.Choice(["onnx", "coreml", "torch"]), help="default: onnx for an export folder")
+@click.option(
+    "--backend",
+    type=click.Choice(["onnx", "coreml", "mlprogram", "torch"]),
+    help="default: onnx for an export folder; mlprogram runs the Core ML packages with the numpy interpreter",
+)
 @click.option("--random-init", is_flag=True, help="synthetic torch weights instead of MODEL, for tests and demos")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the --random-init weights")
 @click.option("--image-size", type=int, default=1024, hidden=True, help="--random-init model input size")
@@ -239,7 +241,7 @@ def track(
     show_default=True,
     help="report folder: bench.json, bench.md, bench.png (replaced)",
 )
-@click.option("--backend", type=click.Choice(["onnx", "coreml"]), default="onnx", show_default=True)
+@click.option("--backend", type=click.Choice(["onnx", "coreml", "mlprogram"]), default="onnx", show_default=True)
 @click.option(
     "--compute-units",
     "units",
@@ -286,7 +288,7 @@ def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines,
             check_platform()
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
-    jobs = [(None, out)] if backend == "onnx" else [(u, out / u) for u in (units or SETTINGS)]
+    jobs = [(None, out)] if backend != "coreml" else [(u, out / u) for u in (units or SETTINGS)]
     for unit, target in jobs:
         settings = BenchSettings(
             folder,

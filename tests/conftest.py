@@ -51,3 +51,23 @@ def hf_checkpoint(small_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("hf_checkpoint")
     model.save_pretrained(folder)
     return folder, model, processor
+
+
+@pytest.fixture(scope="session")
+def small_coreml_exports(small_model, tmp_path_factory) -> dict:
+    """The small model exported once per session to Core ML in fp16 and in fp32 (the fp32 folder also holds
+    the ONNX export, for tracking comparisons): {"fp16": folder, "fp32": folder}."""
+    import time
+
+    from edgetam_export.export import ExportOptions, export_all
+    from reference_model import WeightsInfo
+
+    folders = {}
+    for precision in ("fp16", "fp32"):
+        start = time.perf_counter()
+        folders[precision] = tmp_path_factory.mktemp(f"coreml_{precision}") / "export"
+        formats = ("coreml", "onnx") if precision == "fp32" else ("coreml",)
+        options = ExportOptions(formats=formats, precision={"coreml": precision, "onnx": "fp32"})
+        export_all(small_model, WeightsInfo("synthetic", seed=SEED), folders[precision], options)
+        print(f"export {precision} ({', '.join(formats)}, {SMALL}²): {time.perf_counter() - start:.0f} s")
+    return folders

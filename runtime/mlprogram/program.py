@@ -186,7 +186,7 @@ class Program:
                     value = np.asarray(value, dtype=np.float32).astype(np.float16).astype(np.float32)
                 elif dtype.kind == "f" or half:
                     value = np.asarray(value, dtype=np.float32)
-                elif dtype != object:
+                elif dtype.kind != "O":
                     value = np.asarray(value).astype(dtype, copy=False)
             stored.append(value)
         return stored

@@ -100,8 +100,8 @@ def log(x, epsilon=1e-45):
 
 @register("round")
 def round_(x):
-    """Rounds half away from zero (MIL `round`), not numpy's half to even."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    """To the nearest integer, halves to even (coremltools' value inference of `round`)."""
+    return np.round(x)
 
 
 @register("rsqrt")

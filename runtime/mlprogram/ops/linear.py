@@ -79,9 +79,7 @@ def conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilatio
     pads = conv_padding(x.shape[2:], kernel, strides, dilations, pad_type, pad)
     if any(p for pair in pads for p in pair):
         x = np.pad(x, [(0, 0), (0, 0), *pads])
-    out_sizes = tuple(
-        (x.shape[2 + a] - (kernel[a] - 1) * dilations[a] - 1) // strides[a] + 1 for a in range(spatial)
-    )
+    out_sizes = tuple((x.shape[2 + a] - (kernel[a] - 1) * dilations[a] - 1) // strides[a] + 1 for a in range(spatial))
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     per_group_in, per_group_out = c_in // groups, c_out // groups
