@@ -48,7 +48,7 @@ def export_source_model(manifest: dict, checkpoint: Path | None = None):
     config = EdgeTamConfig.from_dict(manifest["model"]["config"])
     weights = manifest["weights"]
     if checkpoint is None and weights.get("kind") == "synthetic":
-        return synthetic_model(weights.get("seed", 0), config)[0]
+        return synthetic_model(weights.get("seed", 0), config, weights.get("feature_scale") or 1.0)[0]
     recorded = Path(weights["path"]) if weights.get("path") else None
     path = checkpoint or recorded
     if path is None or not path.exists():

@@ -13,6 +13,7 @@ from reference_model import EdgeTamConfig, Stages, synthetic_model
 from reference_model.hf_keys import original_to_hf
 
 SMALL = 512
+TINY = 256  # Core ML exports run through the numpy interpreter
 SEED = 1  # objects are present on most frames with this seed, so masks are compared, not placeholders
 
 
@@ -54,9 +55,21 @@ def hf_checkpoint(small_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def small_coreml_exports(small_model, tmp_path_factory) -> dict:
-    """The small model exported once per session to Core ML in fp16 and in fp32 (the fp32 folder also holds
-    the ONNX export, for tracking comparisons): {"fp16": folder, "fp32": folder}."""
+def tiny_model():
+    """The synthetic model at image_size 256, for the Core ML exports the interpreter runs."""
+    model, _ = synthetic_model(SEED, EdgeTamConfig(image_size=TINY))
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_stages(tiny_model) -> Stages:
+    return Stages(tiny_model).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_coreml_exports(tiny_model, tmp_path_factory) -> dict:
+    """The 256² model exported once per session to Core ML in fp16 and in fp32 (the fp32 folder also
+    holds the ONNX export, for tracking comparisons): {"fp16": folder, "fp32": folder}."""
     import time
 
     from edgetam_export.export import ExportOptions, export_all
@@ -68,6 +81,6 @@ def small_coreml_exports(small_model, tmp_path_factory) -> dict:
         folders[precision] = tmp_path_factory.mktemp(f"coreml_{precision}") / "export"
         formats = ("coreml", "onnx") if precision == "fp32" else ("coreml",)
         options = ExportOptions(formats=formats, precision={"coreml": precision, "onnx": "fp32"})
-        export_all(small_model, WeightsInfo("synthetic", seed=SEED), folders[precision], options)
-        print(f"export {precision} ({', '.join(formats)}, {SMALL}²): {time.perf_counter() - start:.0f} s")
+        export_all(tiny_model, WeightsInfo("synthetic", seed=SEED), folders[precision], options)
+        print(f"export {precision} ({', '.join(formats)}, {TINY}²): {time.perf_counter() - start:.0f} s")
     return folders

@@ -758,13 +758,13 @@ def test_every_implemented_op_is_tested():
     assert not untested, f"ops implemented without a test: {untested}"
 
 
-def test_every_exported_op_type_is_implemented_and_tested(small_coreml_exports):
+def test_every_exported_op_type_is_implemented_and_tested(tiny_coreml_exports):
     """The op types of a small fp16 and fp32 export (flexible object batch) all have an implementation and
     a test here."""
     from edgetam_export.to_coreml import op_types
 
     seen: dict[str, set[str]] = {}
-    for precision, folder in small_coreml_exports.items():
+    for precision, folder in tiny_coreml_exports.items():
         for package in sorted((folder / "coreml").glob("*.mlpackage")):
             for op in op_types(package):
                 seen.setdefault(op, set()).add(f"{precision}/{package.stem}")
