@@ -19,13 +19,17 @@ Writing the split with rank ≤ 5 tensors (reshape to [B·C, g, win, g, win], sw
 
 A flexible B is used only when the graph traced at B = 1 also gives the module's results at B = 2.
 
-Precision. fp16 stages keep every op in float16 unless `FP32_OPS` names op types to keep in float32 for
-that stage (`ct.transform.FP16ComputePrecision(op_selector=...)`). The float16 estimate (the reference
-stages run in float16 against float32 on the CPU, tests/test_coreml_export.py) passes PSNR ≥ 35 dB and
-cosine ≥ 0.999 for every stage output by more than 20 dB (lowest: image_encoder's vision_feats, ~60 dB,
-error spread over the deep trunk rather than one op; the −1e4 padding bias, attention logits, layer
-norms and position tables stay far from float16's range), so none is kept in float32 today. CPU float16
-kernels accumulate in float32; the Neural Engine may lose more, which only the macOS tests can measure.
+Precision. fp16 stages keep every op in float16 except: op types `FP32_OPS` names for a stage, and in
+the stages of `FP32_POOLED` every op on a pooled [B, C, 1, 1] tensor — the RepViT squeeze-excite gates
+(global mean, two 1×1 convs, ReLU, sigmoid), selected with `ct.transform.FP16ComputePrecision(op_selector=
+...)`. Measured in the programs (the `mlprogram` interpreter, float16 storage after every op) on weights
+whose stride-16 features have std ~700 (`synthetic_model(feature_scale=8)`), the float16 image encoder fell
+to cosine 0.9928 / 38.2 dB on vision_feats: the gates' logits reach the hundreds, float16 stores them in
+steps of 0.25–0.5, and near the sigmoid's middle that scales whole channels wrong (the per-op comparison
+ranked the gate sigmoids first, with 37–82× the error of their inputs). Kept in float32 they cost nothing
+measurable ([B, C, 1, 1] tensors). On order-one weights every stage passes PSNR ≥ 35 dB and cosine ≥ 0.999
+by more than 20 dB either way. The interpreter models float16 storage with float32 arithmetic inside an
+op (as Core ML's CPU kernels); the Neural Engine may lose more, which only a Mac can measure.
 
 Sizes: coremltools folds constant subgraphs, so the memory-attention key RoPE tables repeated over all
 K + R memory slots are stored expanded ((K·T + R·T + 4N) × C per table: ~5 MB of its ~14 MB at K = 4).
@@ -48,9 +52,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from runtime.contract import STAGES, Stage, contract, resolve
+
 from . import __version__
 from .examples import example_inputs
-from runtime.contract import STAGES, Stage, contract, resolve
 
 DEPLOYMENT_TARGET = "iOS17"
 # Spec version and MIL opset of the deployment target (iOS 17 = Core ML 7 = specification version 8).
@@ -58,6 +63,8 @@ _SPEC_VERSION = 8
 _OPSETS = ("CoreML5", "CoreML6", "CoreML7")
 # MIL op types kept in float32 in an fp16 export, per stage (see the module docstring).
 FP32_OPS: dict[str, frozenset[str]] = {}
+# Stages whose ops on pooled [B, C, 1, 1] tensors (squeeze-excite gates) stay float32 in an fp16 export.
+FP32_POOLED: frozenset[str] = frozenset({"image_encoder"})
 _BATCH = "B"
 
 
@@ -160,10 +167,27 @@ def _compute_precision(stage: str, precision: str):
         return ct.precision.FLOAT32
     if precision != "fp16":
         raise CoreMLExportError(f"unknown precision {precision!r}; choose fp16 or fp32")
-    keep = FP32_OPS.get(stage)
-    if not keep:
+    keep = FP32_OPS.get(stage, frozenset())
+    pooled = stage in FP32_POOLED
+    if not keep and not pooled:
         return ct.precision.FLOAT16
-    return ct.transform.FP16ComputePrecision(op_selector=lambda op: op.op_type not in keep)
+
+    def to_fp16(op) -> bool:
+        return op.op_type not in keep and not (pooled and _on_pooled_map(op))
+
+    return ct.transform.FP16ComputePrecision(op_selector=to_fp16)
+
+
+def _on_pooled_map(op) -> bool:
+    """Whether every output of a MIL op is a [B, C, 1, 1] tensor (a squeeze-excite gate's)."""
+    shapes = [getattr(out, "shape", None) for out in op.outputs]
+    return bool(shapes) and all(s is not None and len(s) == 4 and tuple(s[2:]) == (1, 1) for s in shapes)
+
+
+def fp32_rules(stage: str) -> list[str]:
+    """What an fp16 export of `stage` keeps in float32 (for the package's metadata)."""
+    rules = sorted(FP32_OPS.get(stage, ()))
+    return rules + (["ops on pooled [B, C, 1, 1] tensors (squeeze-excite gates)"] if stage in FP32_POOLED else [])
 
 
 def _trace(module: nn.Module, args: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
@@ -221,7 +245,7 @@ def _fill_metadata(mlmodel, stage: Stage, sizes: dict, metadata: dict[str, str],
         "edgetam.weights": metadata.get("weights", "{}"),
         "edgetam.batch": json.dumps(batch),
         "edgetam.precision": precision,
-        "edgetam.fp32_ops": json.dumps(sorted(FP32_OPS.get(stage.name, ())) if precision == "fp16" else []),
+        "edgetam.fp32_ops": json.dumps(fp32_rules(stage.name) if precision == "fp16" else []),
         "edgetam.deployment_target": DEPLOYMENT_TARGET,
         "edgetam.toolkit_version": __version__,
         **{k if k.startswith("edgetam.") else f"edgetam.{k}": str(v) for k, v in extra.items()},
