@@ -22,14 +22,15 @@ A flexible B is used only when the graph traced at B = 1 also gives the module's
 Precision. fp16 stages keep every op in float16 except: op types `FP32_OPS` names for a stage, and in
 the stages of `FP32_POOLED` every op on a pooled [B, C, 1, 1] tensor — the RepViT squeeze-excite gates
 (global mean, two 1×1 convs, ReLU, sigmoid), selected with `ct.transform.FP16ComputePrecision(op_selector=
-...)`. Measured in the programs (the `mlprogram` interpreter, float16 storage after every op) on weights
-whose stride-16 features have std ~700 (`synthetic_model(feature_scale=8)`), the float16 image encoder fell
-to cosine 0.9928 / 38.2 dB on vision_feats: the gates' logits reach the hundreds, float16 stores them in
-steps of 0.25–0.5, and near the sigmoid's middle that scales whole channels wrong (the per-op comparison
-ranked the gate sigmoids first, with 37–82× the error of their inputs). Kept in float32 they cost nothing
-measurable ([B, C, 1, 1] tensors). On order-one weights every stage passes PSNR ≥ 35 dB and cosine ≥ 0.999
-by more than 20 dB either way. The interpreter models float16 storage with float32 arithmetic inside an
-op (as Core ML's CPU kernels); the Neural Engine may lose more, which only a Mac can measure.
+...)`. Measured in the programs (the `mlprogram` interpreter: float16 storage after every op, float32
+arithmetic inside an op as Core ML's CPU kernels) at 1024²: on order-one weights every stage passes
+PSNR ≥ 35 dB and cosine ≥ 0.999 by a wide margin; on weights whose stride-16 features have std ~250
+(`synthetic_model(feature_scale=3)`) the image encoder still passes (vision_feats cosine 0.99979, 52.9 dB);
+at std ~700 (`feature_scale=8`) it fell to 0.9928 / 38.2 dB, the per-op comparison ranked the gate
+sigmoids first (their logits reach the hundreds and float16 stores them in steps of 0.25–0.5), and with
+the gates in float32 it is 0.9978 / 43.2 dB — the rest is the float16 *weights* (the same program with
+float32 storage gives 0.9976), which no storage choice recovers. The Neural Engine may lose more than the
+interpreter models, which only a Mac can measure.
 
 Sizes: coremltools folds constant subgraphs, so the memory-attention key RoPE tables repeated over all
 K + R memory slots are stored expanded ((K·T + R·T + 4N) × C per table: ~5 MB of its ~14 MB at K = 4).

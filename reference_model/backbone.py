@@ -103,10 +103,12 @@ class SqueezeExcite(nn.Module):
 
     With `overflow_safe` (set by `attention.float16_safe` while float16 graphs are exported) the gate is
     computed in float32, from the global mean to the sigmoid. Where the trunk's activations reach the
-    hundreds (as a trained trunk's stride-16 stage may), the gate's logits do too, and in float16 they
-    are stored in steps of 0.25–0.5: near the sigmoid's middle that scales a whole channel by up to ~10 %
-    wrong, and onnxruntime's float16 ReduceMean adds its float16 accumulation on top. All of it works on
-    [B, C, 1, 1] tensors, so float32 costs nothing measurable (one cast of the map for the mean).
+    hundreds (as a trained trunk's stride-16 stage may), the gate's logits do too; float16 stores them in
+    steps of 0.25–0.5, and near the sigmoid's middle that scales whole channels wrong. Measured in the
+    Core ML program at 1024² on `synthetic_model(feature_scale=8)` weights (stride-16 std ~700), the
+    per-op comparison ranked the gate sigmoids first (37–82× the error of their inputs) and keeping the
+    gate in float32 moved vision_feats from cosine 0.9928 / 38.2 dB to 0.9978 / 43.2 dB. It works on
+    [B, C, 1, 1] tensors, so float32 costs nothing measurable.
     """
 
     def __init__(self, dim: int, hidden: int) -> None:

@@ -128,3 +128,13 @@ def test_backend_modules_import_no_torch():
         "bad = [m for m in ('torch', 'coremltools') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_fp16_image_encoder_keeps_gates_in_float32(fp16_backend):
+    """The fp16 image encoder program: the squeeze-excite gates (ops on [1, C, 1, 1]) are typed float32,
+    the feature maps float16."""
+    program = fp16_backend.programs["image_encoder"]
+    gates = [s for s in program.steps if s.op_type == "sigmoid"]
+    assert gates and all(not half for s in gates for _, _, half in s.outputs)
+    convs = [s for s in program.steps if s.op_type == "conv"]
+    assert sum(half for s in convs for _, _, half in s.outputs) > len(convs) / 2
