@@ -138,3 +138,16 @@ def test_fp16_image_encoder_keeps_gates_in_float32(fp16_backend):
     assert gates and all(not half for s in gates for _, _, half in s.outputs)
     convs = [s for s in program.steps if s.op_type == "conv"]
     assert sum(half for s in convs for _, _, half in s.outputs) > len(convs) / 2
+
+
+def test_cli_inspect_lists_every_op_type(tiny_coreml_exports):
+    from click.testing import CliRunner
+
+    from edgetam_export.cli import main
+    from edgetam_export.to_coreml import op_types
+
+    result = CliRunner().invoke(main, ["inspect", str(tiny_coreml_exports["fp16"])])
+    assert result.exit_code == 0, result.output
+    package = tiny_coreml_exports["fp16"] / "coreml" / "mask_decoder.mlpackage"
+    listed = next(line for line in result.output.splitlines() if "op types" in line and "one_hot" in line)
+    assert all(f"{op}×{n}" in listed for op, n in op_types(package).items())
