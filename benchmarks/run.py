@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.contract import STAGES, model_sizes
 from edgetam_export.weights import export_source_model
+from runtime.contract import STAGES, model_sizes
 from runtime.manifest import format_section, load_manifest
 
 from . import baselines, machine

@@ -20,8 +20,8 @@ from edgetam_export import to_coreml
 from edgetam_export.examples import example_inputs
 from edgetam_export.export import IMAGENET_MEAN, IMAGENET_STD, size_bytes
 from edgetam_export.metrics import cosine, psnr
-from runtime.contract import STAGES, model_sizes
 from reference_model.attention import float16_safe
+from runtime.contract import STAGES, model_sizes
 from runtime.errors import InputError
 
 CAPACITIES = {"K": 4, "N": 19, "P": 16}
