@@ -90,7 +90,7 @@ def run_benchmark(settings: BenchSettings, say: Callable[[str], None] = print) -
 
     folder = Path(settings.folder)
     manifest = load_manifest(folder)
-    section = format_section(manifest, settings.backend, folder)
+    section = format_section(manifest, "coreml" if settings.backend == "mlprogram" else settings.backend, folder)
     config = manifest["model"]["config"]
     capacities = {k: v for k, v in section["capacities"].items() if k != "B"}
     stage_sizes = {"B": 1, **{k: capacities.get(k) or v for k, v in CAPACITY_DEFAULTS.items()}}

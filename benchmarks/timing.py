@@ -84,9 +84,17 @@ def onnx_gemm_rate(threads: int | None, warmup: int = 3, runs: int = 10) -> floa
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+def numpy_gemm_rate(warmup: int = 3, runs: int = 10, n: int = GEMM_SIZE) -> float:
+    """GFLOP/s of one fp32 n³ numpy matmul (the mlprogram interpreter's engine)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    times = repeat(lambda: a @ a, warmup, runs)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
 @dataclass(frozen=True)
 class StageJob:
-    backend: str  # "onnx" or "coreml"
+    backend: str  # "onnx", "coreml" or "mlprogram"
     folder: str
     stage: str
     sizes: dict[str, int]  # every symbol of the stage's shapes, resolved
@@ -106,7 +114,11 @@ def open_backend(backend: str, folder: str | Path, stages=None, threads=None, co
         from runtime.backends.coreml import CoreMLBackend
 
         return CoreMLBackend.from_folder(folder, compute_units=compute_units or "ALL", stages=stages)
-    raise ValueError(f"the benchmark times export folders through onnx or coreml, not {backend!r}")
+    if backend == "mlprogram":
+        from runtime.backends.mlprogram import MLProgramBackend
+
+        return MLProgramBackend.from_folder(folder, stages=stages)
+    raise ValueError(f"the benchmark times export folders through onnx, coreml or mlprogram, not {backend!r}")
 
 
 def _time_stage(job: StageJob) -> dict:
@@ -132,6 +144,8 @@ def gemm_rate(backend: str, threads: int | None, compute_units: str | None, runs
         from .coreml import coreml_gemm_rate
 
         return coreml_gemm_rate(compute_units or "ALL", warmup=2, runs=runs)
+    if backend == "mlprogram":  # the interpreter's products are numpy matmuls
+        return numpy_gemm_rate(warmup=2, runs=runs)
     return onnx_gemm_rate(threads, warmup=2, runs=runs)
 
 

@@ -156,7 +156,7 @@ def verify(folder: Path, checkpoint: Path | None, frames: int) -> None:
         click.echo(f"{r.check:<7} {r.stage:<17} {r.output:<20} {r.rel_diff:10.2e} {r.cosine:9.6f} {r.psnr:8.1f}{mark}")
         if not r.passed:
             failures.append(f"{r.check} {r.stage}.{r.output}")
-    figures = None
+    figures, numeric = None, None
     if "onnx" in manifest["formats"]:
         figures = checks.tracking_iou(folder, model, "onnx", frames)
         # float16 end to end is reported, not barred: synthetic weights amplify tiny input changes.
@@ -171,15 +171,11 @@ def verify(folder: Path, checkpoint: Path | None, frames: int) -> None:
         problems = checks.verify_coreml_structure(folder, manifest)
         click.echo(f"coreml structure: {'ok' if not problems else '; '.join(problems)}")
         failures += problems
-        numeric = checks.coreml_numeric(folder, stages)
-        if numeric is None:
-            click.echo("coreml numeric checks: skipped (Core ML models execute only on macOS)")
-        else:
-            # Compressed stages are measured and reported (the variant table), not held to the float16 bars.
-            compressed = manifest["formats"]["coreml"].get("compression", {}).get("stages", {})
-            barred = [r for r in numeric if compressed.get(r.stage, "none") == "none"]
-            failures += [f"coreml {r.stage}.{r.output}" for r in barred if not r.passed]
-    _print_variant_tables(manifest, rows, figures, numeric if "coreml" in manifest["formats"] else None)
+        fp16_estimate = [r for r in rows if r.check == "fp16"]
+        lines, failed, numeric = checks.coreml_report(folder, manifest, stages, fp16_estimate, frames)
+        click.echo("\n".join(lines))
+        failures += failed
+    _print_variant_tables(manifest, rows, figures, numeric)
     if failures:
         click.echo(f"FAILED: {', '.join(failures)}", err=True)
         sys.exit(1)
@@ -215,7 +211,11 @@ def inspect(folder: Path) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, metavar="[MODEL] VIDEO", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder (replaced if from a run)")
-@click.option("--backend", type=click.Choice(["onnx", "coreml", "torch"]), help="default: onnx for an export folder")
+@click.option(
+    "--backend",
+    type=click.Choice(["onnx", "coreml", "mlprogram", "torch"]),
+    help="default: onnx for an export folder; mlprogram runs the Core ML packages with the numpy interpreter",
+)
 @click.option("--random-init", is_flag=True, help="synthetic torch weights instead of MODEL, for tests and demos")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the --random-init weights")
 @click.option("--image-size", type=int, default=1024, hidden=True, help="--random-init model input size")
@@ -299,7 +299,7 @@ def track(
     show_default=True,
     help="report folder: bench.json, bench.md, bench.png (replaced)",
 )
-@click.option("--backend", type=click.Choice(["onnx", "coreml"]), default="onnx", show_default=True)
+@click.option("--backend", type=click.Choice(["onnx", "coreml", "mlprogram"]), default="onnx", show_default=True)
 @click.option(
     "--compute-units",
     "units",
@@ -353,7 +353,7 @@ def bench(folder, out, backend, units, runs, warmup, frames, objects, baselines,
             check_platform()
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
-    jobs = [(None, out)] if backend == "onnx" else [(u, out / u) for u in (units or SETTINGS)]
+    jobs = [(None, out)] if backend != "coreml" else [(u, out / u) for u in (units or SETTINGS)]
     for unit, target in jobs:
         settings = BenchSettings(
             folder,

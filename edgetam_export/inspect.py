@@ -17,15 +17,10 @@ def onnx_summary(path: Path) -> tuple[int, Counter]:
 
 
 def coreml_summary(path: Path) -> tuple[int | None, Counter]:
-    """(None, MIL op counts) of an .mlpackage (parameters are not itemized in the spec)."""
-    import coremltools as ct
+    """(None, MIL op counts, nested blocks included) of an .mlpackage (parameters are not itemized in the spec)."""
+    from .to_coreml import op_types
 
-    spec = ct.utils.load_spec(str(path))
-    ops: Counter = Counter()
-    for function in spec.mlProgram.functions.values():
-        for block in function.block_specializations.values():
-            ops.update(op.type for op in block.operations)
-    return None, ops
+    return None, Counter(op_types(path))
 
 
 def describe(folder: Path, manifest: dict) -> str:
@@ -44,6 +39,7 @@ def describe(folder: Path, manifest: dict) -> str:
             top = ", ".join(f"{op}×{n}" for op, n in ops.most_common(6))
             count = f"{params / 1e6:.2f} M params, " if params is not None else ""
             lines.append(f"  {stage:<17} {entry['bytes'] / 1e6:7.1f} MB  {count}{sum(ops.values())} ops ({top})")
+            lines.append(f"      op types ({len(ops)}): " + ", ".join(f"{op}×{n}" for op, n in sorted(ops.items())))
             for kind in ("inputs", "outputs"):
                 for t in entry[kind]:
                     lines.append(f"      {kind[:-1]:<6} {t['name']:<20} {t['dtype']:<8} {t['shape']}")

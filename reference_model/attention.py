@@ -228,6 +228,8 @@ def fused_attention(module: nn.Module, enabled: bool = True) -> AbstractContextM
 
 
 def float16_safe(module: nn.Module, enabled: bool = True) -> AbstractContextManager[None]:
-    """While exporting float16 graphs: every LayerNorm2d in `module` takes its overflow-safe path."""
-    norms = [m for m in module.modules() if isinstance(m, LayerNorm2d)]
-    return _switched_on(norms if enabled else [], "overflow_safe")
+    """While exporting float16 graphs: every module in `module` with an `overflow_safe` switch takes its
+    float16-safe path (LayerNorm2d: deviations rescaled before squaring; the RepViT SqueezeExcite: its
+    global mean in float32)."""
+    layers = [m for m in module.modules() if hasattr(m, "overflow_safe")]
+    return _switched_on(layers if enabled else [], "overflow_safe")

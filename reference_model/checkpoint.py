@@ -38,10 +38,12 @@ class WeightsInfo:
     path: str | None = None
     sha256: str | None = None
     seed: int | None = None
+    feature_scale: float | None = None  # synthetic weights with late-stage activations scaled (see synthetic_model)
 
     def describe(self) -> str:
         if self.kind == "synthetic":
-            return f"synthetic, seed {self.seed}"
+            scale = f", late-stage features ×{self.feature_scale:g}" if self.feature_scale else ""
+            return f"synthetic, seed {self.seed}{scale}"
         return f"{self.format} checkpoint {self.path} (sha256 {self.sha256})"
 
     def to_dict(self) -> dict:
@@ -156,12 +158,32 @@ def _listing(keys: list[str], limit: int = 20) -> str:
     return shown + (f", … ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def synthetic_model(seed: int = 0, cfg: EdgeTamConfig = EDGETAM) -> tuple[EdgeTAM, WeightsInfo]:
-    """EdgeTAM with seeded weights whose activations are of order one (see `order_one_`)."""
+def synthetic_model(
+    seed: int = 0, cfg: EdgeTamConfig = EDGETAM, feature_scale: float = 1.0
+) -> tuple[EdgeTAM, WeightsInfo]:
+    """EdgeTAM with seeded weights whose activations are of order one (see `order_one_`).
+
+    feature_scale: multiplies the trunk's activations from stride 16 on (see `scale_late_stages_`), as
+    trained convnets' late stages often run in the hundreds or thousands — the case float16 exports must
+    survive. Recorded in the WeightsInfo when it is not 1."""
     model = EdgeTAM(cfg)
     order_one_(model, seed)
     calibrate_batch_norms_(model.image_encoder.trunk.body, seed)
-    return model.eval(), WeightsInfo("synthetic", seed=seed)
+    if feature_scale != 1.0:
+        scale_late_stages_(model.image_encoder.trunk.body, feature_scale)
+    info = WeightsInfo("synthetic", seed=seed, feature_scale=None if feature_scale == 1.0 else float(feature_scale))
+    return model.eval(), info
+
+
+@torch.no_grad()
+def scale_late_stages_(trunk: nn.Module, factor: float) -> None:
+    """Multiply the stride-16 stage's input by `factor`: the batch norm closing its downsampling
+    projection (`stages_2.downsample.channel_downsample`) is scaled. The calibrated batch norms after it
+    keep their statistics, so every later block works on ~factor× larger values and the residual streams
+    at strides 16 and 32 grow by about that much (as a trained network's may)."""
+    bn = trunk.stages_2.downsample.channel_downsample.bn
+    bn.weight.mul_(factor)
+    bn.bias.mul_(factor)
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ from reference_model import EdgeTamConfig, Stages, synthetic_model
 from reference_model.hf_keys import original_to_hf
 
 SMALL = 512
+TINY = 256  # Core ML exports run through the numpy interpreter
 SEED = 1  # objects are present on most frames with this seed, so masks are compared, not placeholders
 
 
@@ -51,3 +52,35 @@ def hf_checkpoint(small_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("hf_checkpoint")
     model.save_pretrained(folder)
     return folder, model, processor
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """The synthetic model at image_size 256, for the Core ML exports the interpreter runs."""
+    model, _ = synthetic_model(SEED, EdgeTamConfig(image_size=TINY))
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_stages(tiny_model) -> Stages:
+    return Stages(tiny_model).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_coreml_exports(tiny_model, tmp_path_factory) -> dict:
+    """The 256² model exported once per session to Core ML in fp16 and in fp32 (the fp32 folder also
+    holds the ONNX export, for tracking comparisons): {"fp16": folder, "fp32": folder}."""
+    import time
+
+    from edgetam_export.export import ExportOptions, export_all
+    from reference_model import WeightsInfo
+
+    folders = {}
+    for precision in ("fp16", "fp32"):
+        start = time.perf_counter()
+        folders[precision] = tmp_path_factory.mktemp(f"coreml_{precision}") / "export"
+        formats = ("coreml", "onnx") if precision == "fp32" else ("coreml",)
+        options = ExportOptions(formats=formats, precision={"coreml": precision, "onnx": "fp32"})
+        export_all(tiny_model, WeightsInfo("synthetic", seed=SEED), folders[precision], options)
+        print(f"export {precision} ({', '.join(formats)}, {TINY}²): {time.perf_counter() - start:.0f} s")
+    return folders

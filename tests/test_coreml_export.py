@@ -254,11 +254,13 @@ class _FakeModel:
 def test_backend_calls_per_object_when_batch_is_fixed(max_batch, calls):
     """A stage exported with B fixed at 1 (or a smaller range) is called in chunks; results are stacked."""
     from runtime.backends.coreml import CoreMLBackend
+    from runtime.backends.packages import PackageContract
 
     backend = CoreMLBackend.__new__(CoreMLBackend)
     model = _FakeModel(max_batch)
-    backend.models, backend.max_batch = {"s": model}, {"s": max_batch}
-    backend.inputs, backend.outputs, backend.batched = {"s": ["a", "shared"]}, {"s": ["out"]}, {"s": {"a"}}
+    backend.models = {"s": model}
+    shapes = {"a": (None, 3), "shared": (1, 2)}
+    backend.contracts = {"s": PackageContract("s", ["a", "shared"], ["out"], shapes, {"a"}, max_batch)}
     a = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
     out = backend.run("s", {"a": a, "shared": np.zeros((1, 2), np.float32), "unused": a})
     np.testing.assert_array_equal(out["out"], a * 10)

@@ -1,7 +1,8 @@
 """Backends run the exported stages; the driver talks to all of them through `Backend.run`.
 
 `load_backend` imports a backend's module only when it is chosen, so `import runtime` never imports
-torch, onnxruntime or coremltools.
+torch, onnxruntime or coremltools. `coreml` runs the Core ML packages with Core ML (macOS); `mlprogram` runs
+the same packages with the toolkit's numpy ML Program interpreter, anywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-BACKENDS = ("torch", "onnx", "coreml")
+BACKENDS = ("torch", "onnx", "coreml", "mlprogram")
 
 
 class Backend(Protocol):
@@ -43,4 +44,8 @@ def load_backend(path: str | Path, backend: str = "torch") -> Backend:
         from .coreml import CoreMLBackend
 
         return CoreMLBackend.from_folder(path)
+    if backend == "mlprogram":
+        from .mlprogram import MLProgramBackend
+
+        return MLProgramBackend.from_folder(path)
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

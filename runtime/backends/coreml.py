@@ -4,12 +4,12 @@ Core ML fixes every axis but the object batch: the capacity axes (K conditioning
 pointers, P points) are the export's capacities, which the driver pads to. A stage exported with a
 flexible batch takes up to `max_objects` objects per call; a stage whose batch is fixed at 1 (see
 `edgetam_export.to_coreml`) is called once per object and the results are stacked, so the driver sees
-the same contract either way. coremltools is imported only when the backend is built; torch never.
+the same contract either way (`packages.PackageContract`, shared with the `mlprogram` backend, which runs
+the same packages anywhere). coremltools is imported only when the backend is built.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..manifest import format_section, load_manifest, stage_files
+from .packages import PackageContract
 
 COMPUTE_UNITS = ("ALL", "CPU_AND_NE", "CPU_AND_GPU", "CPU_ONLY")
 
@@ -31,7 +32,8 @@ def require_macos(platform: str | None = None) -> None:
     if platform != "darwin":
         raise CoreMLUnavailableError(
             f"the coreml backend executes Core ML models, which needs macOS (this is {platform}); "
-            "use --backend onnx here, or copy the export folder to a Mac"
+            "use --backend onnx or --backend mlprogram (the same packages, interpreted) here, "
+            "or copy the export folder to a Mac"
         )
 
 
@@ -55,19 +57,11 @@ class CoreMLBackend:
         self.weights = manifest["weights"]
         self.compute_units = compute_units
         self.models = {}
-        self.max_batch: dict[str, int] = {}  # objects per call, per stage
-        self.inputs: dict[str, list[str]] = {}
-        self.batched: dict[str, set[str]] = {}  # inputs whose first axis is the object batch
-        self.outputs: dict[str, list[str]] = {}
+        self.contracts: dict[str, PackageContract] = {}
         for stage, entry, path in stage_files(section, folder, stages):
             model = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, compute_units))
-            spec = model.get_spec()
-            batch = json.loads(spec.description.metadata.userDefined.get("edgetam.batch", "{}") or "{}")
             self.models[stage] = model
-            self.max_batch[stage] = int(batch.get("max", 1))
-            self.inputs[stage] = [f.name for f in spec.description.input]
-            self.outputs[stage] = [f.name for f in spec.description.output]
-            self.batched[stage] = {i["name"] for i in entry["inputs"] if i["shape"] and i["shape"][0] == "B"}
+            self.contracts[stage] = PackageContract.from_spec(stage, model.get_spec(), entry)
 
     @classmethod
     def from_folder(
@@ -79,18 +73,4 @@ class CoreMLBackend:
         return cls(folder, load_manifest(folder), compute_units, stages)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        model = self.models[stage]
-        feed = {name: np.ascontiguousarray(inputs[name], dtype=np.float32) for name in self.inputs[stage]}
-        batched = [name for name in self.inputs[stage] if name in self.batched[stage]]
-        total = feed[batched[0]].shape[0] if batched else 1
-        step = max(1, self.max_batch[stage])
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.outputs[stage]}
-        for start in range(0, total, step):
-            chunk = {
-                name: value[start : start + step] if name in self.batched[stage] else value
-                for name, value in feed.items()
-            }
-            result = model.predict(chunk)
-            for name in self.outputs[stage]:
-                parts[name].append(np.asarray(result[name], dtype=np.float32))
-        return {name: arrays[0] if len(arrays) == 1 else np.concatenate(arrays) for name, arrays in parts.items()}
+        return self.contracts[stage].run_chunked(self.models[stage].predict, inputs)
