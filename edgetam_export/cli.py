@@ -181,9 +181,28 @@ def inspect(folder: Path) -> None:
     help="record the session (calls, stage tensors, results) for `swift run edgetam-replay DIR`",
 )
 @click.option("--fps", type=float, help="overlay frame rate (default: the video's; 30 for a frame folder)")
+@click.option(
+    "--verify-files/--no-verify-files",
+    default=True,
+    show_default=True,
+    help="check the export's model files against the sha256 in its manifest before loading them",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def track(
-    paths, out, backend, random_init, seed, image_size, points, box, mask, obj, frame, prompts_file, **options
+    paths,
+    out,
+    backend,
+    random_init,
+    seed,
+    image_size,
+    points,
+    box,
+    mask,
+    obj,
+    frame,
+    prompts_file,
+    verify_files,
+    **options,
 ) -> None:
     """Track prompted objects through VIDEO (a video file or a folder of JPEG/PNG frames).
 
@@ -219,7 +238,7 @@ def track(
             tracking.check_inputs(prompts, video, **checks)
             tracking.check_output_dir(out)
             tracker, source = tracking.load_tracker(
-                model, backend, random_init=random_init, seed=seed, image_size=image_size
+                model, backend, random_init=random_init, seed=seed, image_size=image_size, verify_files=verify_files
             )
             result = tracking.track(tracker, video, prompts, out, model=source, **options)
     except handled as exc:

@@ -631,10 +631,11 @@ def load_tracker(
     random_init: bool = False,
     seed: int = 0,
     image_size: int = 1024,
+    verify_files: bool = True,
 ):
     """→ (runtime.Tracker, description for summary.json). `model` is an export folder (backend onnx by
     default, or coreml) or a checkpoint / Hugging Face folder (torch); `random_init` builds synthetic
-    torch weights instead (no model path)."""
+    torch weights instead (no model path). `verify_files`: check an export's files against its manifest's sha256."""
     from runtime import Tracker
 
     if random_init:
@@ -655,7 +656,7 @@ def load_tracker(
             f"{path}: no such model; MODEL is an export folder (with manifest.json) or a checkpoint "
             "(edgetam.pt, a Hugging Face folder or .safetensors)"
         )
-    return Tracker.load(path, resolve_backend(path, backend)), {"source": str(path)}
+    return Tracker.load(path, resolve_backend(path, backend), verify_files=verify_files), {"source": str(path)}
 
 
 def resolve_backend(model: str | Path | None, backend: str | None) -> str:

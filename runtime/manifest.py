@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .errors import InputError
+from .manifest_check import check_manifest
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -21,15 +22,18 @@ def load_manifest(folder: str | Path) -> dict:
     if not path.is_file():
         raise InputError(f"{folder} has no {MANIFEST}; export with `edgetam-export export --out {folder}`")
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON ({exc}); export again") from exc
+        manifest = json.loads(path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid UTF-8 JSON ({exc}); export again") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path} ({exc.strerror or exc}); export again") from None
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version != FORMAT_VERSION:
         raise InputError(
             f"{path} has format_version {version!r}, this runtime reads version {FORMAT_VERSION}; "
             "export again with this toolkit's edgetam-export"
         )
+    check_manifest(manifest, path)
     return manifest
 
 

@@ -58,9 +58,11 @@ class Tracker:
         self.config = backend.config
 
     @classmethod
-    def load(cls, path: str | Path, backend: str = "torch") -> Tracker:
-        """A checkpoint (torch backend) or an export folder (onnx, coreml)."""
-        return cls(load_backend(path, backend))
+    def load(cls, path: str | Path, backend: str = "torch", verify_files: bool = True) -> Tracker:
+        """A checkpoint (torch backend) or an export folder (onnx, coreml). An export's model files are
+        checked against the sha256 its manifest records before they are parsed; `verify_files=False`
+        skips that (it reads every byte once: about 0.1 s for a 1024² ONNX export)."""
+        return cls(load_backend(path, backend, verify_files))
 
     def start(self, frames: Sequence[np.ndarray] | None = None) -> Session:
         """An offline session over `frames`, or a streaming session (push frames) when frames is None."""

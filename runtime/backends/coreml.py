@@ -39,7 +39,12 @@ class CoreMLBackend:
     name = "coreml"
 
     def __init__(
-        self, folder: Path, manifest: dict, compute_units: str = "ALL", stages: Sequence[str] | None = None
+        self,
+        folder: Path,
+        manifest: dict,
+        compute_units: str = "ALL",
+        stages: Sequence[str] | None = None,
+        verify_files: bool = True,
     ) -> None:
         require_macos()
         try:
@@ -59,7 +64,7 @@ class CoreMLBackend:
         self.inputs: dict[str, list[str]] = {}
         self.batched: dict[str, set[str]] = {}  # inputs whose first axis is the object batch
         self.outputs: dict[str, list[str]] = {}
-        for stage, entry, path in stage_files(section, folder, stages):
+        for stage, entry, path in stage_files(section, folder, stages, check_sha256=verify_files):
             model = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, compute_units))
             spec = model.get_spec()
             batch = json.loads(spec.description.metadata.userDefined.get("edgetam.batch", "{}") or "{}")
@@ -71,12 +76,17 @@ class CoreMLBackend:
 
     @classmethod
     def from_folder(
-        cls, folder: str | Path, compute_units: str = "ALL", stages: Sequence[str] | None = None
+        cls,
+        folder: str | Path,
+        compute_units: str = "ALL",
+        stages: Sequence[str] | None = None,
+        verify_files: bool = True,
     ) -> CoreMLBackend:
-        """Models for every stage of the export, or only for `stages`, on the given compute units."""
+        """Models for every stage of the export, or only for `stages`, on the given compute units
+        (`verify_files=False` skips the sha256 check of the packages)."""
         require_macos()
         folder = Path(folder)
-        return cls(folder, load_manifest(folder), compute_units, stages)
+        return cls(folder, load_manifest(folder), compute_units, stages, verify_files)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         model = self.models[stage]
