@@ -9,7 +9,34 @@ import click
 from .weights import export_source_model, load_weights, weights_options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _user_error(exc: BaseException) -> bool:
+    """Errors whose message tells the user what is wrong with an input (never a bug): shown without a
+    traceback. Their modules are looked up only when already imported (torch loads only when needed)."""
+    import sys
+
+    from runtime.errors import InputError, SessionError
+
+    kinds: tuple = (InputError, SessionError)
+    for module, name in (("reference_model.checkpoint", "CheckpointError"), ("edgetam_export.export", "ExportError")):
+        if module in sys.modules:
+            kinds += (getattr(sys.modules[module], name),)
+    return isinstance(exc, kinds)
+
+
+class _Commands(click.Group):
+    """Every command ends an input problem in one message and a non-zero exit status, whichever check found
+    it (a command need not wrap each call that reads a file)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if _user_error(exc):
+                raise click.ClickException(str(exc)) from None
+            raise
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Export EdgeTAM to Core ML and ONNX, verify the exports, and track videos."""
 

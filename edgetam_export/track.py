@@ -148,7 +148,7 @@ def read_mask(path: str | Path) -> np.ndarray:
         with Image.open(path) as image:
             mode = image.mode
             array = np.asarray(image)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise InputError(f"{path}: cannot read it as a mask image ({exc})") from exc
     if array.ndim == 3:
         if mode.endswith("A"):
@@ -198,6 +198,8 @@ def read_prompts_file(path: str | Path) -> list[Prompt]:
         entries = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be a prompts list") from None
     if not isinstance(entries, list) or not entries:
         raise InputError(f'{path}: expected a non-empty JSON list of prompts like [{{"frame": 0, "obj": 1, ...}}]')
     prompts = []

@@ -108,14 +108,15 @@ def _torch_load_problem(path: Path, exc: Exception) -> str:
     """What is wrong with a file torch.load refused, in one sentence (torch's own text advises loading
     with weights_only=False, which would run whatever code the file pickles: never show it)."""
     text = str(exc)
-    if "Unsupported global" in text or "weights_only" in text.lower() or "Weights only" in text:
-        found = re.search(r"GLOBAL (\S+)", text)
-        what = f" (it pickles {found.group(1)})" if found else ""
+    found = re.search(r"GLOBAL (\S+)", text)
+    if found:
         return (
-            f"{path} holds Python objects besides tensors{what}, which would run code when unpickled; this "
-            "toolkit refuses them. Save the tensors alone: torch.save({'model': model.state_dict()}, path)"
+            f"{path} holds Python objects besides tensors (it pickles {found.group(1)}), which would run code "
+            "when unpickled; this toolkit refuses them. Save the tensors alone: "
+            "torch.save({'model': model.state_dict()}, path)"
         )
-    first = text.split(". ")[0].strip() or type(exc).__name__
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\n", text)
+    first = detail.group(1).strip() if detail else text.split(". ")[0].strip() or type(exc).__name__
     return (
         f"cannot read {path} as a PyTorch checkpoint: the file is truncated, damaged or not a checkpoint "
         f"({first}); download or save it again"

@@ -35,6 +35,15 @@ MASK_LOGIT_CLAMP = 32.0  # the original clamps previous logits fed back with cor
 MASK_PROMPT_SCALE, MASK_PROMPT_BIAS = 20.0, -10.0  # a mask prompt as logits: ±10
 
 
+def _whole(value: object, name: str) -> int:
+    """An integer argument (a Python or numpy integer, or a float with no fraction), else InputError."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    raise InputError(f"{name} must be a whole number; got {value!r}")
+
+
 @dataclass
 class FrameResult:
     """One frame's masks: `mask_logits` [N, H, W] at the frame's size (> 0 is foreground) and
@@ -142,10 +151,12 @@ class Session:
         if not self._state.cond:
             raise SessionError("nothing to track yet: add a prompt with add_prompt() first")
         num_frames = len(self._frames)
-        start = min(self._state.cond) if start_frame_idx is None else int(start_frame_idx)
+        start = min(self._state.cond) if start_frame_idx is None else _whole(start_frame_idx, "start_frame_idx")
         if not 0 <= start < num_frames:
             raise InputError(f"start_frame_idx {start} is outside the video (0..{num_frames - 1})")
-        max_frames = num_frames if max_frames is None else int(max_frames)
+        max_frames = num_frames if max_frames is None else _whole(max_frames, "max_frames")
+        if max_frames < 0:
+            raise InputError(f"max_frames must be 0 or more (frames tracked after the first); got {max_frames}")
         if reverse:
             end = max(start - max_frames, 0)
             order = range(start, end - 1, -1) if start > 0 else range(0)
