@@ -243,7 +243,10 @@ def read_prompts_file(path: str | Path) -> list[Prompt]:
             if not isinstance(entry["mask"], str):
                 raise InputError(f"{where}: 'mask' must be a path to a PNG; got {entry['mask']!r}")
             mask_path = path.parent / entry["mask"]
-            prompt.mask, prompt.mask_path = read_mask(mask_path), str(mask_path)
+            try:
+                prompt.mask, prompt.mask_path = read_mask(mask_path), str(mask_path)
+            except InputError as exc:
+                raise InputError(f"{where}: {exc}") from None
         if prompt.points is None and prompt.box is None and prompt.mask is None:
             raise InputError(f"{where}: a prompt needs 'points', a 'box' or a 'mask'")
         prompts.append(prompt)
