@@ -31,6 +31,7 @@ frame's tracked mask, as in interactive SAM 2, so it does not act exactly as the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -373,10 +374,15 @@ class _MaskWriter:
             self.put(mask_key(frame_idx, obj), np.packbits(mask))
 
     def close(self) -> None:
-        self.put("height", np.int64(self.height))
-        self.put("width", np.int64(self.width))
-        self.put("obj_ids", np.array(self.obj_ids, np.int64))
-        self.put("frames", np.array(sorted(self.frames), np.int64))
+        try:
+            self.put("height", np.int64(self.height))
+            self.put("width", np.int64(self.width))
+            self.put("obj_ids", np.array(self.obj_ids, np.int64))
+            self.put("frames", np.array(sorted(self.frames), np.int64))
+        except BaseException:
+            with contextlib.suppress(OSError):  # e.g. a full disk: the first error is the one to report
+                self.zip.close()
+            raise
         self.zip.close()
 
 
