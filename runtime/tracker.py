@@ -60,7 +60,16 @@ class FrameResult:
 
 
 class Tracker:
-    """A loaded model: start sessions on it."""
+    """A loaded model: start sessions on it.
+
+    Threads: one Tracker may serve many sessions on many threads at once. It holds only the loaded stages,
+    which tracking never changes: onnxruntime's `InferenceSession.run` is thread-safe, and the torch stages
+    run under `inference_mode` without writing any module state (Core ML's `MLModel.predict` is documented
+    thread-safe too). Sessions on threads give exactly the results of the same sessions run one after
+    another (tests/test_concurrent_sessions.py). Not covered: exporting or re-configuring the torch model of
+    a tracker while it tracks (the exporters switch module flags), and a `TraceRecorder`, which records one
+    session.
+    """
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -79,6 +88,14 @@ class Tracker:
 
 
 class Session:
+    """One video (offline) or one stream: its objects, prompts and memory bank.
+
+    Not thread-safe: every call reads and changes the session's state (the bank, the cached features of
+    the newest frame), so drive a session from one thread at a time (a lock around it is enough); use one
+    session per video or camera, each on its own thread if you like. `propagate` is a generator: calls
+    made between its results see the state as of the last frame yielded.
+    """
+
     def __init__(self, tracker: Tracker, frames: Sequence[np.ndarray] | None) -> None:
         self.backend = tracker.backend
         cfg = tracker.config
