@@ -73,8 +73,8 @@ def _check_section(fmt: str, section: object, sizes: dict, bad) -> None:
     where = f"'formats.{fmt}"
     if not isinstance(section, dict):
         raise bad(where + "'", "is not an object")
-    if section.get("precision") not in ("fp16", "fp32"):
-        raise bad(where + ".precision'", f"must be fp16 or fp32, not {section.get('precision')!r}")
+    if not isinstance(section.get("precision"), str) or not section["precision"]:  # fp32, fp16, int8, ...
+        raise bad(where + ".precision'", f"must name a precision (e.g. fp32), not {section.get('precision')!r}")
     caps = section.get("capacities")
     if not isinstance(caps, dict):
         raise bad(where + ".capacities'", "is missing or not an object")

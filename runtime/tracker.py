@@ -64,8 +64,8 @@ class Tracker:
 
     Threads: one Tracker may serve many sessions on many threads at once. It holds only the loaded stages,
     which tracking never changes: onnxruntime's `InferenceSession.run` is thread-safe, and the torch stages
-    run under `inference_mode` without writing any module state (Core ML's `MLModel.predict` is documented
-    thread-safe too). Sessions on threads give exactly the results of the same sessions run one after
+    run under `inference_mode` without writing any module state (the coreml backend, macOS only, is not
+    tested here). Sessions on threads give exactly the results of the same sessions run one after
     another (tests/test_concurrent_sessions.py). Not covered: exporting or re-configuring the torch model of
     a tracker while it tracks (the exporters switch module flags), and a `TraceRecorder`, which records one
     session.

@@ -103,7 +103,7 @@ MANIFEST_MUTATIONS = {
     "sha256_other": lambda f: edit_manifest(f, lambda m: stage(m).update(sha256="0" * 64)),
     "contract_edited": lambda f: edit_manifest(f, lambda m: stage(m)["inputs"][0].update(shape=[1, 2, 3])),
     "inputs_not_a_list": lambda f: edit_manifest(f, lambda m: stage(m).update(inputs="x")),
-    "precision_other": lambda f: edit_manifest(f, _set("formats.onnx.precision", "int4")),
+    "precision_not_text": lambda f: edit_manifest(f, _set("formats.onnx.precision", 16)),
 }
 
 
