@@ -116,7 +116,13 @@ def _torch_load_problem(path: Path, exc: Exception) -> str:
             "torch.save({'model': model.state_dict()}, path)"
         )
     detail = re.search(r"WeightsUnpickler error:\s*(.+?)\n", text)
-    first = detail.group(1).strip() if detail else text.split(". ")[0].strip() or type(exc).__name__
+    if detail:
+        return (
+            f"cannot read {path} as a PyTorch checkpoint: it is damaged, not a checkpoint, or pickles something "
+            f"other than tensors ({detail.group(1).strip()}; it is read with weights_only=True, so no code in a "
+            "file ever runs); download or save it again"
+        )
+    first = text.split(". ")[0].strip() or type(exc).__name__
     return (
         f"cannot read {path} as a PyTorch checkpoint: the file is truncated, damaged or not a checkpoint "
         f"({first}); download or save it again"

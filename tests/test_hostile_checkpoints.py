@@ -47,10 +47,10 @@ def test_the_unmutated_checkpoints_load(state, tmp_path) -> None:
 
 
 PT_MUTATIONS = {
-    "truncated_half": (lambda p, s: truncate(write_pt(p, s), 0.5), "truncated, damaged"),
-    "truncated_header": (lambda p, s: truncate(write_pt(p, s), 64), "truncated, damaged"),
-    "empty_file": (lambda p, s: p.write_bytes(b""), "truncated, damaged"),
-    "text_file": (lambda p, s: p.write_text("not a checkpoint\n" * 20), "truncated, damaged"),
+    "truncated_half": (lambda p, s: truncate(write_pt(p, s), 0.5), "damaged"),
+    "truncated_header": (lambda p, s: truncate(write_pt(p, s), 64), "damaged"),
+    "empty_file": (lambda p, s: p.write_bytes(b""), "damaged"),
+    "text_file": (lambda p, s: p.write_text("not a checkpoint\n" * 20), "damaged"),
     "pickled_object": (
         lambda p, s: torch.save({"model": s, "args": argparse.Namespace(lr=1)}, p),
         "Python objects besides tensors",

@@ -42,9 +42,9 @@ def _box(rng, h: int, w: int) -> list[float]:
 
 def valid_prompt(rng, frame: int, obj: object, h: int, w: int) -> dict:
     call = {"op": "add_prompt", "frame": frame, "obj": obj, "points": None, "labels": None, "box": None, "mask": None}
-    kind = rng.choice(["points", "points", "box", "box+points", "mask", "empty_mask"])
+    kind = rng.choice(["points", "points", "box", "box+points", "mask", "empty_mask", "edge"])
     if kind in ("points", "box+points"):
-        n = int(rng.integers(1, 4))
+        n = int(rng.integers(1, 4)) if rng.random() < 0.9 else int(rng.integers(4, 21))
         call["points"] = [_point(rng, h, w) for _ in range(n)]
         call["labels"] = [int(v) for v in rng.integers(0, 2, n)]
         call["labels"][0] = 1
@@ -52,8 +52,18 @@ def valid_prompt(rng, frame: int, obj: object, h: int, w: int) -> dict:
         call["box"] = _box(rng, h, w)
     if kind == "mask":
         call["mask"] = {"kind": "disc", "cx": _f(rng.uniform(0.2, 0.8)), "cy": _f(rng.uniform(0.2, 0.8)), "r": 0.25}
+        call["mask"]["as"] = str(rng.choice(["bool", "uint8_255", "float", "hw1"]))
     if kind == "empty_mask":
         call["mask"] = {"kind": "empty"}
+    if kind == "edge":  # valid values at the limits: corners, a zero-area box, a numpy frame index
+        what = rng.choice(["corners", "flat_box", "numpy_frame"])
+        if what == "corners":
+            call["points"], call["labels"] = [[0.0, 0.0], [float(w), float(h)]], [1, 0]
+        elif what == "flat_box":
+            x, y = _point(rng, h, w)
+            call["box"] = [x, y, x, y]
+        else:
+            call["points"], call["labels"], call["numpy_frame"] = [_point(rng, h, w)], [1], True
     return call
 
 

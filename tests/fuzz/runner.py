@@ -22,10 +22,11 @@ def clip(frames: int, height: int, width: int) -> tuple[np.ndarray, ...]:
 
 @dataclass
 class Outcome:
-    """What one call did: results (frame, obj_ids, masks > 0, scores, non-finite count), or an error."""
+    """What one call did: results (frame, obj_ids, masks > 0, scores, non-finite count, shapes right), or an
+    error."""
 
     op: str
-    results: list[tuple[int, list, np.ndarray, np.ndarray, int]] = field(default_factory=list)
+    results: list[tuple[int, list, np.ndarray, np.ndarray, int, bool]] = field(default_factory=list)
     error: str | None = None  # "InputError" / "SessionError"
     message: str = ""
     crash: str | None = None  # any other exception, with its traceback
@@ -35,7 +36,13 @@ class Outcome:
 def _mask(spec: dict, h: int, w: int) -> np.ndarray:
     kind = spec["kind"]
     if kind == "disc":
-        return disc_mask(h, w, spec["cx"], spec["cy"], spec["r"])
+        disc = disc_mask(h, w, spec["cx"], spec["cy"], spec["r"])
+        as_ = spec.get("as", "bool")
+        if as_ == "uint8_255":
+            return disc.astype(np.uint8) * 255
+        if as_ == "float":
+            return disc.astype(np.float32)
+        return disc[..., None] if as_ == "hw1" else disc
     if kind == "empty":
         return np.zeros((h, w), bool)
     if kind == "full":
@@ -64,7 +71,8 @@ def _execute(session, call: dict, frames, h: int, w: int) -> list:
     if op == "add_prompt":
         mask = None if call.get("mask") is None else _mask(call["mask"], h, w)
         kwargs = {"points": call.get("points"), "labels": call.get("labels"), "box": call.get("box"), "mask": mask}
-        return [session.add_prompt(call["frame"], call["obj"], **kwargs)]
+        frame = np.int64(call["frame"]) if call.get("numpy_frame") else call["frame"]
+        return [session.add_prompt(frame, call["obj"], **kwargs)]
     if op == "propagate":
         return list(session.propagate(call["start"], call["max_frames"], call["reverse"]))
     if op == "push":
