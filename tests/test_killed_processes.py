@@ -243,3 +243,16 @@ def test_a_real_full_filesystem_during_track(onnx_export_256, frames_dir, tmp_pa
         count("full_disk")
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2(RENAME_EXCHANGE) is Linux's")
+def test_on_linux_the_swap_is_one_atomic_exchange(tmp_path) -> None:
+    """No instant without the folder: the new one and the previous one trade places in one system call."""
+    from runtime.staging import _exchange
+
+    (a := tmp_path / "a").mkdir()
+    (b := tmp_path / "b").mkdir()
+    (a / "new").touch()
+    (b / "old").touch()
+    assert _exchange(a, b)
+    assert [p.name for p in b.iterdir()] == ["new"] and [p.name for p in a.iterdir()] == ["old"]
