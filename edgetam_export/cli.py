@@ -9,7 +9,34 @@ import click
 from .weights import export_source_model, load_weights, weights_options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _user_error(exc: BaseException) -> bool:
+    """Errors whose message tells the user what is wrong with an input (never a bug): shown without a
+    traceback. Their modules are looked up only when already imported (torch loads only when needed)."""
+    import sys
+
+    from runtime.errors import InputError, SessionError
+
+    kinds: tuple = (InputError, SessionError)
+    for module, name in (("reference_model.checkpoint", "CheckpointError"), ("edgetam_export.export", "ExportError")):
+        if module in sys.modules:
+            kinds += (getattr(sys.modules[module], name),)
+    return isinstance(exc, kinds)
+
+
+class _Commands(click.Group):
+    """Every command ends an input problem in one message and a non-zero exit status, whichever check found
+    it (a command need not wrap each call that reads a file)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if _user_error(exc):
+                raise click.ClickException(str(exc)) from None
+            raise
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Export EdgeTAM to Core ML and ONNX, verify the exports, and track videos."""
 
@@ -235,9 +262,28 @@ def inspect(folder: Path) -> None:
     help="record the session (calls, stage tensors, results) for `swift run edgetam-replay DIR`",
 )
 @click.option("--fps", type=float, help="overlay frame rate (default: the video's; 30 for a frame folder)")
+@click.option(
+    "--verify-files/--no-verify-files",
+    default=True,
+    show_default=True,
+    help="check the export's model files against the sha256 in its manifest before loading them",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def track(
-    paths, out, backend, random_init, seed, image_size, points, box, mask, obj, frame, prompts_file, **options
+    paths,
+    out,
+    backend,
+    random_init,
+    seed,
+    image_size,
+    points,
+    box,
+    mask,
+    obj,
+    frame,
+    prompts_file,
+    verify_files,
+    **options,
 ) -> None:
     """Track prompted objects through VIDEO (a video file or a folder of JPEG/PNG frames).
 
@@ -273,7 +319,7 @@ def track(
             tracking.check_inputs(prompts, video, **checks)
             tracking.check_output_dir(out)
             tracker, source = tracking.load_tracker(
-                model, backend, random_init=random_init, seed=seed, image_size=image_size
+                model, backend, random_init=random_init, seed=seed, image_size=image_size, verify_files=verify_files
             )
             result = tracking.track(tracker, video, prompts, out, model=source, **options)
     except handled as exc:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from runtime.errors import InputError
+from runtime.manifest import stage_files
+
 
 def onnx_summary(path: Path) -> tuple[int, Counter]:
     """(parameter count, op counts) of an ONNX file."""
     import numpy as np
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and others
+        raise InputError(f"{path}: cannot read it as ONNX ({type(exc).__name__}); export again") from None
     params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
     return params, Counter(n.op_type for n in model.graph.node)
 
@@ -20,7 +26,10 @@ def coreml_summary(path: Path) -> tuple[int | None, Counter]:
     """(None, MIL op counts, nested blocks included) of an .mlpackage (parameters are not itemized in the spec)."""
     from .to_coreml import op_types
 
-    return None, Counter(op_types(path))
+    try:
+        return None, Counter(op_types(path))
+    except Exception as exc:  # coremltools raises several types for a damaged package
+        raise InputError(f"{path}: cannot read it as a Core ML package ({type(exc).__name__}); export again") from None
 
 
 def describe(folder: Path, manifest: dict) -> str:
@@ -33,8 +42,7 @@ def describe(folder: Path, manifest: dict) -> str:
         caps = ", ".join(f"{k}={v if v is not None else 'any'}" for k, v in section["capacities"].items())
         attention = f"; attention {section['attention']}" if "attention" in section else ""
         lines.append(f"\n{fmt} ({section['precision']}; capacities {caps}{attention})")
-        for stage, entry in section["stages"].items():
-            path = folder / entry["file"]
+        for stage, entry, path in stage_files(section, folder):  # inside the folder, with the recorded sha256
             params, ops = onnx_summary(path) if fmt == "onnx" else coreml_summary(path)
             top = ", ".join(f"{op}×{n}" for op, n in ops.most_common(6))
             count = f"{params / 1e6:.2f} M params, " if params is not None else ""

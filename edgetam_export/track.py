@@ -31,6 +31,7 @@ frame's tracked mask, as in interactive SAM 2, so it does not act exactly as the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -148,7 +149,7 @@ def read_mask(path: str | Path) -> np.ndarray:
         with Image.open(path) as image:
             mode = image.mode
             array = np.asarray(image)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise InputError(f"{path}: cannot read it as a mask image ({exc})") from exc
     if array.ndim == 3:
         if mode.endswith("A"):
@@ -198,6 +199,8 @@ def read_prompts_file(path: str | Path) -> list[Prompt]:
         entries = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be a prompts list") from None
     if not isinstance(entries, list) or not entries:
         raise InputError(f'{path}: expected a non-empty JSON list of prompts like [{{"frame": 0, "obj": 1, ...}}]')
     prompts = []
@@ -241,7 +244,10 @@ def read_prompts_file(path: str | Path) -> list[Prompt]:
             if not isinstance(entry["mask"], str):
                 raise InputError(f"{where}: 'mask' must be a path to a PNG; got {entry['mask']!r}")
             mask_path = path.parent / entry["mask"]
-            prompt.mask, prompt.mask_path = read_mask(mask_path), str(mask_path)
+            try:
+                prompt.mask, prompt.mask_path = read_mask(mask_path), str(mask_path)
+            except InputError as exc:
+                raise InputError(f"{where}: {exc}") from None
         if prompt.points is None and prompt.box is None and prompt.mask is None:
             raise InputError(f"{where}: a prompt needs 'points', a 'box' or a 'mask'")
         prompts.append(prompt)
@@ -368,10 +374,15 @@ class _MaskWriter:
             self.put(mask_key(frame_idx, obj), np.packbits(mask))
 
     def close(self) -> None:
-        self.put("height", np.int64(self.height))
-        self.put("width", np.int64(self.width))
-        self.put("obj_ids", np.array(self.obj_ids, np.int64))
-        self.put("frames", np.array(sorted(self.frames), np.int64))
+        try:
+            self.put("height", np.int64(self.height))
+            self.put("width", np.int64(self.width))
+            self.put("obj_ids", np.array(self.obj_ids, np.int64))
+            self.put("frames", np.array(sorted(self.frames), np.int64))
+        except BaseException:
+            with contextlib.suppress(OSError):  # e.g. a full disk: the first error is the one to report
+                self.zip.close()
+            raise
         self.zip.close()
 
 
@@ -631,10 +642,11 @@ def load_tracker(
     random_init: bool = False,
     seed: int = 0,
     image_size: int = 1024,
+    verify_files: bool = True,
 ):
     """→ (runtime.Tracker, description for summary.json). `model` is an export folder (backend onnx by
     default, or coreml) or a checkpoint / Hugging Face folder (torch); `random_init` builds synthetic
-    torch weights instead (no model path)."""
+    torch weights instead (no model path). `verify_files`: check an export's files against its manifest's sha256."""
     from runtime import Tracker
 
     if random_init:
@@ -655,7 +667,7 @@ def load_tracker(
             f"{path}: no such model; MODEL is an export folder (with manifest.json) or a checkpoint "
             "(edgetam.pt, a Hugging Face folder or .safetensors)"
         )
-    return Tracker.load(path, resolve_backend(path, backend)), {"source": str(path)}
+    return Tracker.load(path, resolve_backend(path, backend), verify_files=verify_files), {"source": str(path)}
 
 
 def resolve_backend(model: str | Path | None, backend: str | None) -> str:

@@ -114,7 +114,7 @@ class FrameFolder(VideoFrames):
             try:
                 with Image.open(file) as image:
                     this = _oriented_size(image)
-            except (OSError, UnidentifiedImageError) as exc:
+            except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
                 raise InputError(f"{file}: cannot read it as an image ({exc})") from exc
             if size is None:
                 size, first = this, file
@@ -149,7 +149,7 @@ class FrameFolder(VideoFrames):
         try:
             with Image.open(file) as image:
                 frame = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-        except OSError as exc:  # truncated or corrupt image data (the header was fine)
+        except (OSError, Image.DecompressionBombError) as exc:  # corrupt image data (the header was fine)
             raise InputError(f"{file}: cannot decode the image ({exc})") from exc
         if frame.shape[:2] != (self.height, self.width):
             raise InputError(

@@ -8,6 +8,7 @@ unexpected and mis-shaped tensors are all listed by name in one error.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from runtime.manifest import file_sha256
 from .attention import LayerNorm2d
 from .config import EDGETAM, EdgeTamConfig
 from .edgetam import EdgeTAM
-from .hf_keys import hf_to_original
+from .hf_keys import FourierCopiesDiffer, hf_to_original
 
 # Buffers that carry no information a checkpoint must provide.
 _OPTIONAL_SUFFIXES = ("num_batches_tracked",)
@@ -94,10 +95,7 @@ def _read_torch_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(
-            f"cannot read {path} as a PyTorch checkpoint (loaded with weights_only=True, so files that "
-            f"pickle code are refused): {exc}"
-        ) from exc
+        raise CheckpointError(_torch_load_problem(path, exc)) from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -108,13 +106,41 @@ def _read_torch_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+def _torch_load_problem(path: Path, exc: Exception) -> str:
+    """What is wrong with a file torch.load refused, in one sentence (torch's own text advises loading
+    with weights_only=False, which would run whatever code the file pickles: never show it)."""
+    text = str(exc)
+    found = re.search(r"GLOBAL (\S+)", text)
+    if found:
+        return (
+            f"{path} holds Python objects besides tensors (it pickles {found.group(1)}), which would run code "
+            "when unpickled; this toolkit refuses them. Save the tensors alone: "
+            "torch.save({'model': model.state_dict()}, path)"
+        )
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\n", text)
+    if detail:
+        return (
+            f"cannot read {path} as a PyTorch checkpoint: it is damaged, not a checkpoint, or pickles something "
+            f"other than tensors ({detail.group(1).strip()}; it is read with weights_only=True, so no code in a "
+            "file ever runs); download or save it again"
+        )
+    first = text.split(". ")[0].strip() or type(exc).__name__
+    return (
+        f"cannot read {path} as a PyTorch checkpoint: the file is truncated, damaged or not a checkpoint "
+        f"({first}); download or save it again"
+    )
+
+
 def _check_hf_config(config_path: Path) -> None:
     if not config_path.is_file():
         raise CheckpointError(f"{config_path.parent} has model.safetensors but no config.json")
     try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{config_path} is not valid JSON: {exc}") from exc
+        config = json.loads(config_path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{config_path} is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(config, dict):
+        kind = type(config).__name__
+        raise CheckpointError(f"{config_path} must hold a JSON object (the model's config); got a {kind}")
     model_type = config.get("model_type")
     if model_type not in (None, "edgetam_video", "edgetam"):
         raise CheckpointError(f"{config_path} describes model_type {model_type!r}; this toolkit loads EdgeTAM")
@@ -125,6 +151,8 @@ def _from_hf(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tens
         return hf_to_original(state)
     except KeyError as exc:
         raise CheckpointError(f"{path}: {exc.args[0] if exc.args else exc}") from exc
+    except FourierCopiesDiffer as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
 
 
 def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -144,6 +172,7 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], sou
         problems.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
     if mismatched:
         problems.append(f"{len(mismatched)} shape mismatches: {_listing(mismatched)}")
+    problems += _value_problems(state, expected)
     if problems:
         raise CheckpointError(
             f"{source} does not match EdgeTAM: "
@@ -151,6 +180,24 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], sou
             + ". Is this an EdgeTAM checkpoint (edgetam.pt, or a Hugging Face EdgeTAM folder)?"
         )
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+
+
+def _value_problems(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
+    """Tensors whose values a model cannot use: not floating point where the model's are, or NaN/Inf."""
+    wrong_dtype = sorted(
+        f"{k}: {state[k].dtype}"
+        for k in state
+        if k in expected and expected[k].is_floating_point() and not state[k].is_floating_point()
+    )
+    non_finite = sorted(
+        k for k, v in state.items() if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all())
+    )
+    problems = []
+    if wrong_dtype:
+        problems.append(f"{len(wrong_dtype)} tensors are not floating point: {_listing(wrong_dtype)}")
+    if non_finite:
+        problems.append(f"{len(non_finite)} tensors hold NaN or infinite values: {_listing(non_finite)}")
+    return problems
 
 
 def _listing(keys: list[str], limit: int = 20) -> str:

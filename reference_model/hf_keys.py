@@ -188,10 +188,21 @@ HF_DERIVED_BUFFERS: tuple[str, ...] = (
 # ------------------------------------------------------------------------------------------------
 
 
+class FourierCopiesDiffer(ValueError):
+    """An HF state dict whose two copies of the random-Fourier matrix differ (see `_same_copies`)."""
+
+
 def _same_copies(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     first = tensors[0]
     if any(not torch.equal(first, other) for other in tensors[1:]):
-        raise ValueError("HF copies of the random-Fourier matrix differ; the original stores only one")
+        raise FourierCopiesDiffer(
+            "its two copies of the random-Fourier position matrix (shared_image_embedding.positional_embedding "
+            "and prompt_encoder.shared_embedding.positional_embedding) differ. EdgeTAM has one such matrix, and "
+            "a checkpoint converted from the original holds it in both; differing copies come from "
+            "save_pretrained of a freshly initialised (untrained) transformers model, which is not EdgeTAM's "
+            "weights. Convert the released checkpoint instead (or, for a test model, copy one matrix into the "
+            "other before saving)"
+        )
     return [first]
 
 

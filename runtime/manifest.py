@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .errors import InputError
+from .manifest_check import check_manifest
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -21,15 +22,20 @@ def load_manifest(folder: str | Path) -> dict:
     if not path.is_file():
         raise InputError(f"{folder} has no {MANIFEST}; export with `edgetam-export export --out {folder}`")
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON ({exc}); export again") from exc
+        manifest = json.loads(path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid UTF-8 JSON ({exc}); export again") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path} ({exc.strerror or exc}); export again") from None
+    except RecursionError:
+        raise InputError(f"{path} is JSON nested too deeply to be a manifest; export again") from None
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version != FORMAT_VERSION:
         raise InputError(
             f"{path} has format_version {version!r}, this runtime reads version {FORMAT_VERSION}; "
             "export again with this toolkit's edgetam-export"
         )
+    check_manifest(manifest, path)
     return manifest
 
 
@@ -78,6 +84,10 @@ def stage_files(
             raise InputError(f"{folder / MANIFEST} lists {name!r} for {stage}, outside {folder}; export again")
         if not path.exists():
             raise InputError(f"{folder} lacks {name}, listed in its manifest; export again")
+        if path.is_dir():  # a package: none of its files may lead out of the folder either
+            outside = [f for f in path.rglob("*") if not f.resolve().is_relative_to(root)]
+            if outside:
+                raise InputError(f"{path} holds {outside[0].name}, a link to a file outside {folder}; export again")
         if check_sha256 and sha256_file(path) != entry.get("sha256"):
             raise InputError(
                 f"{path} does not match the sha256 its manifest records (a truncated, edited or swapped file); "

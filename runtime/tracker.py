@@ -35,6 +35,15 @@ MASK_LOGIT_CLAMP = 32.0  # the original clamps previous logits fed back with cor
 MASK_PROMPT_SCALE, MASK_PROMPT_BIAS = 20.0, -10.0  # a mask prompt as logits: ±10
 
 
+def _whole(value: object, name: str) -> int:
+    """An integer argument (a Python or numpy integer, or a float with no fraction), else InputError."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    raise InputError(f"{name} must be a whole number; got {value!r}")
+
+
 @dataclass
 class FrameResult:
     """One frame's masks: `mask_logits` [N, H, W] at the frame's size (> 0 is foreground) and
@@ -51,16 +60,27 @@ class FrameResult:
 
 
 class Tracker:
-    """A loaded model: start sessions on it."""
+    """A loaded model: start sessions on it.
+
+    Threads: one Tracker may serve many sessions on many threads at once. It holds only the loaded stages,
+    which tracking never changes: onnxruntime's `InferenceSession.run` is thread-safe, and the torch stages
+    run under `inference_mode` without writing any module state (the coreml backend, macOS only, is not
+    tested here). Sessions on threads give exactly the results of the same sessions run one after
+    another (tests/test_concurrent_sessions.py). Not covered: exporting or re-configuring the torch model of
+    a tracker while it tracks (the exporters switch module flags), and a `TraceRecorder`, which records one
+    session.
+    """
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.config = backend.config
 
     @classmethod
-    def load(cls, path: str | Path, backend: str = "torch") -> Tracker:
-        """A checkpoint (torch backend) or an export folder (onnx, coreml)."""
-        return cls(load_backend(path, backend))
+    def load(cls, path: str | Path, backend: str = "torch", verify_files: bool = True) -> Tracker:
+        """A checkpoint (torch backend) or an export folder (onnx, coreml). An export's model files are
+        checked against the sha256 its manifest records before they are parsed; `verify_files=False`
+        skips that (it reads every byte once: about 0.1 s for a 1024² ONNX export)."""
+        return cls(load_backend(path, backend, verify_files))
 
     def start(self, frames: Sequence[np.ndarray] | None = None) -> Session:
         """An offline session over `frames`, or a streaming session (push frames) when frames is None."""
@@ -68,6 +88,14 @@ class Tracker:
 
 
 class Session:
+    """One video (offline) or one stream: its objects, prompts and memory bank.
+
+    Not thread-safe: every call reads and changes the session's state (the bank, the cached features of
+    the newest frame), so drive a session from one thread at a time (a lock around it is enough); use one
+    session per video or camera, each on its own thread if you like. `propagate` is a generator: calls
+    made between its results see the state as of the last frame yielded.
+    """
+
     def __init__(self, tracker: Tracker, frames: Sequence[np.ndarray] | None) -> None:
         self.backend = tracker.backend
         cfg = tracker.config
@@ -140,10 +168,12 @@ class Session:
         if not self._state.cond:
             raise SessionError("nothing to track yet: add a prompt with add_prompt() first")
         num_frames = len(self._frames)
-        start = min(self._state.cond) if start_frame_idx is None else int(start_frame_idx)
+        start = min(self._state.cond) if start_frame_idx is None else _whole(start_frame_idx, "start_frame_idx")
         if not 0 <= start < num_frames:
             raise InputError(f"start_frame_idx {start} is outside the video (0..{num_frames - 1})")
-        max_frames = num_frames if max_frames is None else int(max_frames)
+        max_frames = num_frames if max_frames is None else _whole(max_frames, "max_frames")
+        if max_frames < 0:
+            raise InputError(f"max_frames must be 0 or more (frames tracked after the first); got {max_frames}")
         if reverse:
             end = max(start - max_frames, 0)
             order = range(start, end - 1, -1) if start > 0 else range(0)

@@ -84,3 +84,15 @@ def tiny_coreml_exports(tiny_model, tmp_path_factory) -> dict:
         export_all(tiny_model, WeightsInfo("synthetic", seed=SEED), folders[precision], options)
         print(f"export {precision} ({', '.join(formats)}, {TINY}²): {time.perf_counter() - start:.0f} s")
     return folders
+
+
+@pytest.fixture(scope="session")
+def onnx_export_256(tmp_path_factory):
+    """A synthetic model at image_size 256 (seed SEED) and its ONNX export folder, made once per session
+    (the fuzz, fault and concurrency tests drive both backends with it)."""
+    from edgetam_export.export import ExportOptions, export_all
+
+    model, info = synthetic_model(SEED, EdgeTamConfig(image_size=256))
+    folder = tmp_path_factory.mktemp("onnx256") / "export"
+    export_all(model, info, folder, ExportOptions(formats=("onnx",)))
+    return model, info, folder

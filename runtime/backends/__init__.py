@@ -31,7 +31,9 @@ class Backend(Protocol):
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
-def load_backend(path: str | Path, backend: str = "torch") -> Backend:
+def load_backend(path: str | Path, backend: str = "torch", verify_files: bool = True) -> Backend:
+    """A backend over a checkpoint (torch) or an export folder; `verify_files=False` skips checking the
+    export's model files against the sha256 its manifest records (a checkpoint has no manifest)."""
     if backend == "torch":
         from .torch import TorchBackend
 
@@ -39,13 +41,13 @@ def load_backend(path: str | Path, backend: str = "torch") -> Backend:
     if backend == "onnx":
         from .onnx import OnnxBackend
 
-        return OnnxBackend.from_folder(path)
+        return OnnxBackend.from_folder(path, verify_files=verify_files)
     if backend == "coreml":
         from .coreml import CoreMLBackend
 
-        return CoreMLBackend.from_folder(path)
+        return CoreMLBackend.from_folder(path, verify_files=verify_files)
     if backend == "mlprogram":
         from .mlprogram import MLProgramBackend
 
-        return MLProgramBackend.from_folder(path)
+        return MLProgramBackend.from_folder(path, verify_files=verify_files)
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -41,7 +41,12 @@ class CoreMLBackend:
     name = "coreml"
 
     def __init__(
-        self, folder: Path, manifest: dict, compute_units: str = "ALL", stages: Sequence[str] | None = None
+        self,
+        folder: Path,
+        manifest: dict,
+        compute_units: str = "ALL",
+        stages: Sequence[str] | None = None,
+        verify_files: bool = True,
     ) -> None:
         require_macos()
         try:
@@ -58,19 +63,24 @@ class CoreMLBackend:
         self.compute_units = compute_units
         self.models = {}
         self.contracts: dict[str, PackageContract] = {}
-        for stage, entry, path in stage_files(section, folder, stages):
+        for stage, entry, path in stage_files(section, folder, stages, check_sha256=verify_files):
             model = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, compute_units))
             self.models[stage] = model
             self.contracts[stage] = PackageContract.from_spec(stage, model.get_spec(), entry)
 
     @classmethod
     def from_folder(
-        cls, folder: str | Path, compute_units: str = "ALL", stages: Sequence[str] | None = None
+        cls,
+        folder: str | Path,
+        compute_units: str = "ALL",
+        stages: Sequence[str] | None = None,
+        verify_files: bool = True,
     ) -> CoreMLBackend:
-        """Models for every stage of the export, or only for `stages`, on the given compute units."""
+        """Models for every stage of the export, or only for `stages`, on the given compute units
+        (`verify_files=False` skips the sha256 check of the packages)."""
         require_macos()
         folder = Path(folder)
-        return cls(folder, load_manifest(folder), compute_units, stages)
+        return cls(folder, load_manifest(folder), compute_units, stages, verify_files)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.contracts[stage].run_chunked(self.models[stage].predict, inputs)

@@ -24,7 +24,12 @@ class MLProgramBackend:
     name = "mlprogram"
 
     def __init__(
-        self, folder: Path, manifest: dict, stages: Sequence[str] | None = None, storage: str = "program"
+        self,
+        folder: Path,
+        manifest: dict,
+        stages: Sequence[str] | None = None,
+        storage: str = "program",
+        verify_files: bool = True,  # check each package's sha256 against the manifest before reading it
     ) -> None:
         try:
             import coremltools as ct
@@ -40,19 +45,24 @@ class MLProgramBackend:
         self.storage = storage
         self.programs: dict[str, Program] = {}
         self.contracts: dict[str, PackageContract] = {}
-        for stage, entry, path in stage_files(section, folder, stages):
+        for stage, entry, path in stage_files(section, folder, stages, check_sha256=verify_files):
             spec = ct.utils.load_spec(str(path))
             self.contracts[stage] = PackageContract.from_spec(stage, spec, entry)
             self.programs[stage] = Program(path, stage)
 
     @classmethod
     def from_folder(
-        cls, folder: str | Path, stages: Sequence[str] | None = None, storage: str = "program"
+        cls,
+        folder: str | Path,
+        stages: Sequence[str] | None = None,
+        storage: str = "program",
+        verify_files: bool = True,
     ) -> MLProgramBackend:
         """Programs for every Core ML stage of the export, or only for `stages`. storage "float32" keeps
-        every tensor in float32 (to measure what float16 storage costs)."""
+        every tensor in float32 (to measure what float16 storage costs); `verify_files=False` skips the
+        sha256 check of the packages."""
         folder = Path(folder)
-        return cls(folder, load_manifest(folder), stages, storage)
+        return cls(folder, load_manifest(folder), stages, storage, verify_files)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         program = self.programs[stage]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..manifest import format_section, load_manifest, stage_files
 
 
@@ -36,9 +37,8 @@ class OnnxBackend:
         threads: int | None = None,
         stages: Sequence[str] | None = None,
         options=None,  # onnxruntime.SessionOptions; default session_options(threads)
+        verify_files: bool = True,  # check each file's sha256 against the manifest before parsing it
     ) -> None:
-        import onnxruntime as ort
-
         section = format_section(manifest, "onnx", folder)
         self.config = manifest["model"]["config"]
         self.capacities = {k: v for k, v in section["capacities"].items() if k != "B"}
@@ -49,16 +49,22 @@ class OnnxBackend:
             # default keeps them as QDQ units for integer kernels, and dequantizes them on every run.
             options.add_session_config_entry("session.disable_quant_qdq", "1")
         self.sessions = {}
-        for stage, _, path in stage_files(section, folder, stages):
-            self.sessions[stage] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        for stage, entry, path in stage_files(section, folder, stages, check_sha256=verify_files):
+            self.sessions[stage] = open_stage(path, entry, options)
 
     @classmethod
     def from_folder(
-        cls, folder: str | Path, threads: int | None = None, stages: Sequence[str] | None = None, options=None
+        cls,
+        folder: str | Path,
+        threads: int | None = None,
+        stages: Sequence[str] | None = None,
+        options=None,
+        verify_files: bool = True,
     ) -> OnnxBackend:
-        """Sessions for every stage of the export, or only for `stages` (`options`: e.g. with profiling on)."""
+        """Sessions for every stage of the export, or only for `stages` (`options`: e.g. with profiling on;
+        `verify_files=False` skips the sha256 check of the model files)."""
         folder = Path(folder)
-        return cls(folder, load_manifest(folder), threads, stages, options)
+        return cls(folder, load_manifest(folder), threads, stages, options, verify_files)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.sessions[stage]
@@ -71,3 +77,25 @@ class OnnxBackend:
         names = [o.name for o in session.get_outputs()]
         outputs = session.run(names, feed)
         return {n: o.astype(np.float32, copy=False) for n, o in zip(names, outputs, strict=True)}
+
+
+def open_stage(path: Path, entry: dict, options):
+    """An onnxruntime session for one stage file, whose inputs must be the manifest's; a file onnxruntime
+    cannot parse, or the graph of another stage or model size, is refused naming the file."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: onnxruntime cannot load it ({reason}); the file is damaged: export again") from None
+    graph = {i.name: list(i.shape) for i in session.get_inputs()}
+    for spec in entry["inputs"]:
+        shape = graph.get(spec["name"])
+        fixed = [(a, b) for a, b in zip(shape or [], spec["shape"]) if isinstance(a, int) and isinstance(b, int)]
+        if shape is None or len(shape) != len(spec["shape"]) or any(a != b for a, b in fixed):
+            raise InputError(
+                f"{path}: its input {spec['name']!r} is {shape}, but the manifest records {spec['shape']}; "
+                "the file belongs to another stage or export: export again"
+            )
+    return session

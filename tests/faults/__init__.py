@@ -1,0 +1,1 @@
+"""Fault injection: mutated files, killed processes, a full disk."""
