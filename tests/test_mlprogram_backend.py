@@ -16,7 +16,7 @@ import pytest
 
 from edgetam_export import verify
 from edgetam_export.examples import example_arrays
-from runtime.contract import model_sizes
+from runtime.contract import STAGES, model_sizes
 from runtime.errors import InputError
 
 
@@ -55,8 +55,9 @@ def test_fp16_program_meets_float16_bars(tiny_coreml_exports, tiny_stages):
     estimate = verify.fp16_estimate(tiny_stages)
     folder = tiny_coreml_exports["fp16"]
     manifest = __import__("json").loads((folder / "manifest.json").read_text())
-    lines, failures = verify.coreml_report(folder, manifest, tiny_stages, estimate, frames=3)
+    lines, failures, measured = verify.coreml_report(folder, manifest, tiny_stages, estimate, frames=3)
     print("\n".join(lines))
+    assert {r.stage for r in measured} == set(STAGES)
     assert failures == []
     text = "\n".join(lines)
     assert "skipped" not in text and "measured in the programs" in text
