@@ -22,24 +22,26 @@ demo: $(STAMP)
 	$(PY) -m edgetam_export.demo
 
 # The Python suite records the traces the Swift tests replay (tests/test_trace.py writes them to
-# build/swift-test-data/traces); the Swift package then builds without warnings and replays them.
+# build/swift-test-data/traces); then the Swift package builds without warnings and `swift test` replays them.
+# Swift is found on PATH or in /opt/swift, where the toolchain installs.
 SWIFT_DATA := $(CURDIR)/build/swift-test-data
-SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
+export PATH := $(PATH):/opt/swift/usr/bin
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 	$(PY) -m tests.swift_vectors $(SWIFT_DATA)/vectors
-	$(MAKE) --no-print-directory swift-test
+	cd ios_demo && swift build -Xswiftc -warnings-as-errors
+	cd ios_demo && EDGETAM_TEST_DATA=$(SWIFT_DATA) swift test -Xswiftc -warnings-as-errors
 
-# Regenerate the Swift tests' data without the Python suite.
+# Regenerate the Swift tests' data without the Python suite, then run only the Swift tests.
 swift-test-data: $(STAMP)
 	$(PY) -m tests.record_traces $(SWIFT_DATA)/traces
 	$(PY) -m tests.swift_vectors $(SWIFT_DATA)/vectors
 
 swift-test:
-	cd ios_demo && $(SWIFT) build -Xswiftc -warnings-as-errors
-	cd ios_demo && EDGETAM_TEST_DATA=$(SWIFT_DATA) $(SWIFT) test -Xswiftc -warnings-as-errors
+	cd ios_demo && swift build -Xswiftc -warnings-as-errors
+	cd ios_demo && EDGETAM_TEST_DATA=$(SWIFT_DATA) swift test -Xswiftc -warnings-as-errors
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
