@@ -16,14 +16,18 @@ from importlib import metadata
 PACKAGES = ("numpy", "onnxruntime", "coremltools", "torch", "transformers", "edgetam-dimos", "edgetam-export")
 
 
+def _sysctl(key: str) -> str:
+    """A macOS sysctl value, or "" where there is none."""
+    try:
+        return subprocess.run(["sysctl", "-n", key], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
 def cpu_name() -> str:
-    if sys.platform == "darwin":
-        try:
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True)
-            if out.stdout.strip():
-                return out.stdout.strip()
-        except OSError:
-            pass
+    mac = _sysctl("machdep.cpu.brand_string") if sys.platform == "darwin" else ""
+    if mac:
+        return mac
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -65,13 +69,9 @@ def versions() -> dict[str, str]:
 def hardware_model() -> str:
     """The hardware model identifier: hw.model on a Mac (e.g. "Mac14,3"), the DMI product name on a PC or
     virtual machine, else the architecture."""
-    if sys.platform == "darwin":
-        try:
-            out = subprocess.run(["sysctl", "-n", "hw.model"], capture_output=True, text=True)
-            if out.stdout.strip():
-                return out.stdout.strip()
-        except OSError:
-            pass
+    mac = _sysctl("hw.model") if sys.platform == "darwin" else ""
+    if mac:
+        return mac
     try:
         with open("/sys/class/dmi/id/product_name") as f:
             name = f.read().strip()

@@ -51,6 +51,11 @@ class Row:
     psnr: float
     passed: bool
 
+    @property
+    def figures(self) -> str:
+        """Stage, output and figures in the columns every verify table uses."""
+        return f"{self.stage:<17} {self.output:<20} {self.rel_diff:10.2e} {self.cosine:9.6f} {self.psnr:8.1f}"
+
 
 def _outputs(module, stage: str, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     with torch.no_grad():
@@ -266,7 +271,7 @@ def coreml_report(
         mark = "" if r.passed else "  FAIL"
         mark += f"  ({preset} weights: reported)" if preset != "none" else ""
         lines.append(
-            f"  {r.stage:<17} {r.output:<20} {r.rel_diff:10.2e} {r.cosine:9.6f} {r.psnr:8.1f}   {est:>23}  "
+            f"  {r.figures}   {est:>23}  "
             f"{seconds.get(r.stage, 0.0):8.1f}{mark}"
         )
         if not r.passed:
@@ -290,7 +295,7 @@ def coreml_report(
         lines.append(f"{what} (this Mac's Core ML, compute units ALL):")
         for r in rows:
             mark = "" if r.passed else "  FAIL"
-            lines.append(f"  {r.stage:<17} {r.output:<20} {r.rel_diff:10.2e} {r.cosine:9.6f} {r.psnr:8.1f}{mark}")
+            lines.append(f"  {r.figures}{mark}")
             if not r.passed:
                 failures.append(f"{r.check} {r.stage}.{r.output}")
     return lines, failures, measured

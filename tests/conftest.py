@@ -55,10 +55,15 @@ def hf_checkpoint(small_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_model():
-    """The synthetic model at image_size 256, for the Core ML exports the interpreter runs."""
-    model, _ = synthetic_model(SEED, EdgeTamConfig(image_size=TINY))
-    return model
+def tiny_synthetic():
+    """(model, weights info) of the synthetic model at image_size 256, drawn once: the size of the Core ML
+    exports the interpreter runs and of the fuzz, fault and concurrency tests."""
+    return synthetic_model(SEED, EdgeTamConfig(image_size=TINY))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_synthetic):
+    return tiny_synthetic[0]
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +92,12 @@ def tiny_coreml_exports(tiny_model, tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def onnx_export_256(tmp_path_factory):
-    """A synthetic model at image_size 256 (seed SEED) and its ONNX export folder, made once per session
+def onnx_export_256(tiny_synthetic, tmp_path_factory):
+    """The 256² synthetic model, its weights info and its ONNX export folder, made once per session
     (the fuzz, fault and concurrency tests drive both backends with it)."""
     from edgetam_export.export import ExportOptions, export_all
 
-    model, info = synthetic_model(SEED, EdgeTamConfig(image_size=256))
+    model, info = tiny_synthetic
     folder = tmp_path_factory.mktemp("onnx256") / "export"
     export_all(model, info, folder, ExportOptions(formats=("onnx",)))
     return model, info, folder
