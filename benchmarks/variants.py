@@ -99,9 +99,13 @@ def onnx_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def coreml_presets(image_size: int, presets: list[str], numerics: bool = False, seed: int = 1) -> dict:
-    """Every stage converted once (fp16) and saved under each preset: bytes, and with `numerics` the worst
-    output's max |diff|/std, cosine and PSNR against the float32 torch stage (interpreter, batch 1)."""
+def coreml_presets(
+    image_size: int, presets: list[str], numerics: bool = False, seed: int = 1, target: str = "iOS17"
+) -> dict:
+    """Every stage converted once (fp16, for deployment `target`) and saved under each preset (a preset, or
+    presets and STAGE=PRESET overrides joined by "+", e.g. "palettize6+image_encoder=int8"): bytes, and with
+    `numerics` the worst output's max |diff|/std, cosine and PSNR against the float32 torch stage
+    (interpreter, batch 1)."""
     import torch
 
     from edgetam_export import coreml_compression as cc
@@ -125,14 +129,14 @@ def coreml_presets(image_size: int, presets: list[str], numerics: bool = False, 
         for name, stage in STAGES.items():
             module = getattr(stages, name)
             with float16_safe(module):
-                mlmodel, batch = to_coreml.convert_stage(module, stage, sizes, 8, "fp16")
+                mlmodel, batch = to_coreml.convert_stage(module, stage, sizes, 8, "fp16", target)
             inputs = example_inputs(name, {**sizes, "B": 1}, seed=100)
             with torch.no_grad():
                 want = module(*[inputs[n] for n in stage.input_names])
             want = [w.numpy() for w in ((want,) if isinstance(want, torch.Tensor) else want)]
             for preset in presets:
                 path = Path(scratch) / f"{preset}-{name}.mlpackage"
-                plan = cc.CompressionPlan(preset)
+                plan = cc.CompressionPlan.parse(tuple(preset.split("+")), target=target)
                 to_coreml.save_package(mlmodel, stage, sizes, metadata, batch, "fp16", plan, path)
                 row: dict = {"bytes": size_bytes(path)}
                 if program is not None:
@@ -143,7 +147,7 @@ def coreml_presets(image_size: int, presets: list[str], numerics: bool = False, 
                     row["psnr"] = min(psnr(g, w) for g, w in pairs)
                 out[preset][name] = row
                 print(f"{preset:<11} {name:<17} {json.dumps(row)}", file=sys.stderr)
-    return {"image_size": image_size, "presets": out}
+    return {"image_size": image_size, "target": target, "presets": out}
 
 
 def coreml_markdown(report: dict) -> str:
@@ -151,7 +155,8 @@ def coreml_markdown(report: dict) -> str:
     stages = list(next(iter(presets.values())))
     main = [s for s in stages if s != "mask_prompt"]
     lines = [
-        f"Core ML fp16 packages at {report['image_size']}² per preset: MB (cosine against float32 torch)",
+        f"Core ML fp16 packages at {report['image_size']}², {report.get('target', 'iOS17')}, per preset: MB "
+        "(cosine against float32 torch)",
         "",
         "| preset | " + " | ".join(main) + " | total (4 stages) MB | lowest cosine |",
         "| --- | " + " | ".join("---" for _ in main) + " | --- | --- |",
@@ -179,13 +184,14 @@ def main(argv: list[str] | None = None) -> None:
     coreml.add_argument("--image-size", type=int, default=1024)
     coreml.add_argument("--presets", default="none,int8,palettize8,palettize6,palettize4")
     coreml.add_argument("--numerics", action="store_true")
+    coreml.add_argument("--target", default="iOS17", help="Core ML deployment target (iOS17, iOS18)")
     parser.add_argument("--json", type=Path, help="also write the report as JSON")
     args = parser.parse_args(argv)
     if args.kind == "onnx":
         report = onnx_variants(args.folders, args.runs, args.frames)
         text = onnx_markdown(report)
     else:
-        report = coreml_presets(args.image_size, args.presets.split(","), args.numerics)
+        report = coreml_presets(args.image_size, args.presets.split(","), args.numerics, target=args.target)
         text = coreml_markdown(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -93,6 +93,13 @@ def info(weights) -> None:
 )
 @click.option("--compress-skip-op", multiple=True, metavar="OP", help="Core ML: MIL op type left uncompressed (conv…)")
 @click.option(
+    "--coreml-target",
+    type=click.Choice(["iOS17", "iOS18"]),
+    default="iOS17",
+    show_default=True,
+    help="Core ML deployment target; iOS18 palettizes with a table per group of channels (more exact, iOS 18+)",
+)
+@click.option(
     "--coreml-rgb-input/--no-coreml-rgb-input",
     default=False,
     show_default=True,
@@ -125,7 +132,9 @@ def export(
             cond_slots=cond_slots,
             point_slots=point_slots,
             onnx_attention=onnx_attention,
-            compression=CompressionPlan.parse(compression["compress"], compression["compress_skip_op"], tuple(STAGES)),
+            compression=CompressionPlan.parse(
+                compression["compress"], compression["compress_skip_op"], tuple(STAGES), compression["coreml_target"]
+            ),
             coreml_rgb_input=compression["coreml_rgb_input"],
             int8_image_encoder=compression["int8_image_encoder"],
             calibration=compression["calibration"],

@@ -219,7 +219,7 @@ def _calibration_images(video: Path | None, image_size: int) -> list:
 
 
 def _export_coreml(model, stages, sizes, folder, precision, manifest, options, progress) -> dict:
-    from .to_coreml import DEPLOYMENT_TARGET, export_coreml, export_image_encoder_image_input, package_batch
+    from .to_coreml import export_coreml, export_image_encoder_image_input, package_batch
 
     caps = options.coreml_capacities(manifest["model"]["config"])
     fixed = {**sizes, **caps}
@@ -246,7 +246,7 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
         progress(name, "coreml", seconds)
     section = {
         "precision": precision,
-        "deployment_target": DEPLOYMENT_TARGET,
+        "deployment_target": plan.target,
         "capacities": {"B": [1, options.max_objects], **caps},
         "compression": plan.manifest(STAGES),
         "stages": entries,

@@ -57,12 +57,9 @@ from runtime.contract import STAGES, Stage, contract, resolve
 from . import __version__
 from .coreml_compression import CompressionPlan, compress_model
 from .coreml_folding import pass_pipeline
+from .coreml_targets import DEFAULT_TARGET, DeploymentTarget, deployment_target
 from .examples import example_inputs
 
-DEPLOYMENT_TARGET = "iOS17"
-# Spec version and MIL opset of the deployment target (iOS 17 = Core ML 7 = specification version 8).
-_SPEC_VERSION = 8
-_OPSETS = ("CoreML5", "CoreML6", "CoreML7")
 # MIL op types kept in float32 in an fp16 export, per stage (see the module docstring).
 FP32_OPS: dict[str, frozenset[str]] = {}
 # Stages whose ops on pooled [B, C, 1, 1] tensors (squeeze-excite gates) stay float32 in an fp16 export.
@@ -213,7 +210,7 @@ def _batch_generic(traced, module: nn.Module, stage: Stage, sizes: dict[str, int
     )
 
 
-def _convert(traced, inputs, outputs, compute_precision):
+def _convert(traced, inputs, outputs, compute_precision, target: str = DEFAULT_TARGET):
     import coremltools as ct
 
     with _torch_frontend_fixes(), warnings.catch_warnings():
@@ -223,7 +220,7 @@ def _convert(traced, inputs, outputs, compute_precision):
             inputs=inputs,
             outputs=outputs,
             convert_to="mlprogram",
-            minimum_deployment_target=ct.target.iOS17,
+            minimum_deployment_target=deployment_target(target).coremltools(),
             compute_precision=compute_precision,
             pass_pipeline=pass_pipeline(),
         )
@@ -231,7 +228,7 @@ def _convert(traced, inputs, outputs, compute_precision):
 
 def _fill_metadata(
     mlmodel, stage: Stage, sizes: dict, metadata: dict[str, str], batch: dict, precision: str, plan: CompressionPlan
-):
+):  # the deployment target is the plan's (compression depends on it)
     batch_max = batch.get("max", 1)
     mlmodel.author = metadata.get("author", "edgetam-export")
     mlmodel.license = metadata.get("license", "")
@@ -251,7 +248,7 @@ def _fill_metadata(
         "edgetam.batch": json.dumps(batch),
         "edgetam.precision": precision,
         "edgetam.fp32_ops": json.dumps(fp32_rules(stage.name) if precision == "fp16" else []),
-        "edgetam.deployment_target": DEPLOYMENT_TARGET,
+        "edgetam.deployment_target": plan.target,
         "edgetam.toolkit_version": __version__,
         "edgetam.compression": json.dumps(plan.record(stage.name)),
         **{k if k.startswith("edgetam.") else f"edgetam.{k}": str(v) for k, v in extra.items()},
@@ -289,22 +286,30 @@ def export_coreml(
 
     sizes: the model's sizes plus the capacities K, N, P. max_objects: upper bound of a flexible B.
     precision: "fp16" or "fp32". metadata: author, license, version, weights (provenance JSON); any other
-    key is stored in user_defined_metadata under "edgetam.<key>". plan: the weight compression
-    (coreml_compression; none by default).
+    key is stored in user_defined_metadata under "edgetam.<key>". plan: the weight compression and the
+    deployment target (coreml_compression; none and iOS 17 by default).
     """
-    mlmodel, batch = convert_stage(module, stage, sizes, max_objects, precision)
+    plan = plan or CompressionPlan()
+    mlmodel, batch = convert_stage(module, stage, sizes, max_objects, precision, plan.target)
     save_package(mlmodel, stage, sizes, metadata, batch, precision, plan or CompressionPlan(), path)
 
 
 def save_package(mlmodel, stage: Stage, sizes, metadata, batch: dict, precision: str, plan: CompressionPlan, path):
     """Compress a converted stage's weights as `plan` says, fill its metadata and save it at `path`."""
     sizes = {k: v for k, v in sizes.items() if k != _BATCH}
-    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops)
+    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops, plan.target)
     _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision, plan)
     _save(mlmodel, path)
 
 
-def convert_stage(module: nn.Module, stage: Stage, sizes: dict[str, int], max_objects: int, precision: str):
+def convert_stage(
+    module: nn.Module,
+    stage: Stage,
+    sizes: dict[str, int],
+    max_objects: int,
+    precision: str,
+    target: str = DEFAULT_TARGET,
+):
     """Trace and convert one stage: (MLModel, batch mode {"min", "max"[, "fixed_because"]})."""
     import coremltools as ct
 
@@ -328,14 +333,14 @@ def convert_stage(module: nn.Module, stage: Stage, sizes: dict[str, int], max_ob
         else:
             flexible = ct.RangeDim(1, max_objects, default=1, symbol=_BATCH)
             try:
-                mlmodel = _convert(traced, tensor_inputs(flexible), outputs, compute_precision)
+                mlmodel = _convert(traced, tensor_inputs(flexible), outputs, compute_precision, target)
                 batch = {"min": 1, "max": max_objects}
             except Exception as exc:  # a flexible B that fails falls back to B = 1, and says why
                 cause = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
                 batch["fixed_because"] = f"flexible B did not convert ({cause})"
     if mlmodel is None:
         try:
-            mlmodel = _convert(traced, tensor_inputs(1), outputs, compute_precision)
+            mlmodel = _convert(traced, tensor_inputs(1), outputs, compute_precision, target)
         except Exception as exc:
             raise CoreMLExportError(f"{stage.name}: Core ML conversion failed: {exc}") from exc
     return mlmodel, batch
@@ -377,13 +382,13 @@ def export_image_encoder_image_input(
     traced = _trace(wrapped, (example,))
     image = ct.ImageType(name="image", shape=(1, 3, side, side), color_layout=ct.colorlayout.RGB)
     outputs = [ct.TensorType(name=t.name, dtype=np.float32) for t in stage.outputs]
+    plan = plan or CompressionPlan()
     try:
-        mlmodel = _convert(traced, [image], outputs, _compute_precision(stage.name, precision))
+        mlmodel = _convert(traced, [image], outputs, _compute_precision(stage.name, precision), plan.target)
     except Exception as exc:
         raise CoreMLExportError(f"image_encoder (RGB image input): Core ML conversion failed: {exc}") from exc
     batch = {"min": 1, "max": 1}
-    plan = plan or CompressionPlan()
-    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops)
+    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops, plan.target)
     _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision, plan)
     mlmodel.short_description = f"EdgeTAM image_encoder with an RGB image input: {stage.summary}"
     mlmodel.input_description["image"] = (
@@ -435,9 +440,8 @@ def _iter_ops(block) -> Iterator:
             yield from _iter_ops(inner)
 
 
-def _ops_after_target(spec) -> list[str]:
+def _ops_after_target(spec, target: DeploymentTarget) -> list[str]:
     """MIL op types in the program that the deployment target's opset does not have."""
-    from coremltools import target
     from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
 
     bad = set()
@@ -445,7 +449,7 @@ def _ops_after_target(spec) -> list[str]:
         for block in function.block_specializations.values():
             for op in _iter_ops(block):
                 versions = SSAOpRegistry.core_ops.get(op.type)
-                if not versions or min(versions) > target.iOS17:
+                if not versions or min(versions) > target.coremltools():
                     bad.add(op.type)
     return sorted(bad)
 
@@ -474,10 +478,10 @@ def package_batch(path: Path) -> dict:
 def check_package(path: Path, stage: Stage, sizes: dict[str, int]) -> list[str]:
     """Problems of a saved .mlpackage against the registry; an empty list when it matches.
 
-    Checks: it loads as an ML Program spec for iOS 17 or older; input and output names, shapes (the
-    registry's, with K, N, P from `sizes`; B either fixed 1 or a range from 1) and dtypes; an image input
-    (the RGB variant) is RGB S×S; descriptions, author/license/version and the edgetam metadata are
-    filled; every MIL op exists in the iOS 17 opset.
+    Checks: it loads as an ML Program spec for the deployment target it records (iOS 17 when none); input
+    and output names, shapes (the registry's, with K, N, P from `sizes`; B either fixed 1 or a range from 1)
+    and dtypes; an image input (the RGB variant) is RGB S×S; descriptions, author/license/version and the
+    edgetam metadata are filled; every MIL op exists in that target's opset.
     """
     import coremltools as ct
     from coremltools.proto import FeatureTypes_pb2
@@ -493,14 +497,19 @@ def check_package(path: Path, stage: Stage, sizes: dict[str, int]) -> list[str]:
         return [f"{path.name} does not load as a Core ML package: {exc}"]
     if spec.WhichOneof("Type") != "mlProgram":
         problems.append(f"model type is {spec.WhichOneof('Type')}, expected mlProgram")
-    if spec.specificationVersion > _SPEC_VERSION:
-        problems.append(f"specification version {spec.specificationVersion} needs a newer OS than {DEPLOYMENT_TARGET}")
+    recorded = dict(spec.description.metadata.userDefined).get("edgetam.deployment_target", DEFAULT_TARGET)
+    try:
+        target = deployment_target(recorded)
+    except ValueError as exc:
+        return problems + [str(exc)]
+    if spec.specificationVersion > target.spec_version:
+        problems.append(f"specification version {spec.specificationVersion} needs a newer OS than {target.name}")
     for name, function in spec.mlProgram.functions.items():
-        if function.opset not in _OPSETS:
-            problems.append(f"function {name} uses opset {function.opset}, newer than {DEPLOYMENT_TARGET}")
-    bad_ops = _ops_after_target(spec)
+        if function.opset not in target.opsets:
+            problems.append(f"function {name} uses opset {function.opset}, newer than {target.name}")
+    bad_ops = _ops_after_target(spec, target)
     if bad_ops:
-        problems.append(f"MIL ops not available at {DEPLOYMENT_TARGET}: {', '.join(bad_ops)}")
+        problems.append(f"MIL ops not available at {target.name}: {', '.join(bad_ops)}")
 
     description = spec.description
     user = dict(description.metadata.userDefined)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from edgetam_export import to_coreml
+from edgetam_export.coreml_targets import deployment_target
 from edgetam_export.examples import example_inputs
 from edgetam_export.export import IMAGENET_MEAN, IMAGENET_STD, size_bytes
 from edgetam_export.metrics import cosine, psnr
@@ -131,7 +132,7 @@ def test_no_op_beyond_ios17(packages):
     for name, path in packages.items():
         spec = _spec(path)
         assert spec.specificationVersion <= 8, name  # iOS 17
-        assert to_coreml._ops_after_target(spec) == [], name
+        assert to_coreml._ops_after_target(spec, deployment_target("iOS17")) == [], name
         assert {f.opset for f in spec.mlProgram.functions.values()} == {"CoreML7"}, name
     assert "conv" in to_coreml.op_types(packages["image_encoder"])
 

@@ -234,6 +234,31 @@ case(
 case("matmul", "transpose_y", {"x": _r(2, 3, 4), "y": _r(2, 5, 4), "transpose_y": True}, None)
 vec = _r(4)
 case("matmul", "rank-1 y", {"x": _r(3, 4), "y": vec}, None)
+sq, sk, sv = _r(2, 3, 5, 8, scale=3.0), _r(2, 3, 7, 8, scale=3.0), _r(2, 3, 7, 6)
+case(
+    "scaled_dot_product_attention",
+    "no mask, scores in the tens",
+    {"query": sq, "key": sk, "value": sv},
+    F.scaled_dot_product_attention(_t(sq), _t(sk), _t(sv)),
+    atol=1e-5,
+)
+bool_mask = RNG.random((5, 7)) > 0.3
+bool_mask[:, 0] = True  # every query attends to something
+case(
+    "scaled_dot_product_attention",
+    "bool mask broadcast over batch and heads",
+    {"query": sq, "key": sk, "value": sv, "attn_mask": bool_mask},
+    F.scaled_dot_product_attention(_t(sq), _t(sk), _t(sv), attn_mask=_t(bool_mask)),
+    atol=1e-5,
+)
+float_mask = _r(3, 1, 7)
+case(
+    "scaled_dot_product_attention",
+    "float mask added per head",
+    {"query": sq, "key": sk, "value": sv, "attn_mask": float_mask},
+    F.scaled_dot_product_attention(_t(sq), _t(sk), _t(sv), attn_mask=_t(float_mask)),
+    atol=1e-5,
+)
 for name, (cx, cw, kw) in {
     "3x3 stride 2 same, odd size": ((2, 3, 11, 9), (5, 3, 3, 3), {"strides": [2, 2], "pad_type": "same"}),
     "same_lower 4x4 stride 3": ((1, 2, 10, 7), (3, 2, 4, 4), {"strides": [3, 3], "pad_type": "same_lower"}),

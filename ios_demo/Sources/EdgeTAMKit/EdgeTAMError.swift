@@ -23,6 +23,8 @@ public enum EdgeTAMError: Error, CustomStringConvertible, Equatable, Sendable {
     case coreMLUnavailable(String)
     /// Core ML failed to load or run a stage.
     case coreMLFailed(stage: StageName, problem: String)
+    /// The export was built for a newer OS (or an unknown deployment target) than the one running.
+    case deploymentTarget(required: String, running: String)
 
     /// The Python runtime's name for this kind of error, as traces record it ("InputError", "SessionError").
     public var pythonType: String? {
@@ -58,6 +60,9 @@ public enum EdgeTAMError: Error, CustomStringConvertible, Equatable, Sendable {
             "Core ML is not available: \(message); run on iOS 17 / macOS 14 or newer, or use a replay runner"
         case let .coreMLFailed(stage, problem):
             "Core ML failed on stage \(stage.rawValue): \(problem)"
+        case let .deploymentTarget(required, running):
+            "the Core ML export needs \(required), but this is \(running); export again with "
+                + "`edgetam-export export --coreml-target iOS17`, or run on a newer OS"
         }
     }
 }

@@ -1,4 +1,5 @@
-"""Products: linear, matmul, conv (1-D and 2-D, any groups, strides, dilations and pad types).
+"""Products: linear, matmul, scaled dot-product attention, conv (1-D and 2-D, any groups, strides,
+dilations and pad types).
 
 Convolutions are computed as one matrix product per kernel tap over strided views of the padded input
 (no im2col buffer of kh·kw copies); depthwise convolutions as kh·kw multiply-adds over the map, so the
@@ -30,6 +31,18 @@ def matmul(x, y, transpose_x=False, transpose_y=False):
     if bool(transpose_y) and y.ndim > 1:
         y = np.swapaxes(y, -1, -2)
     return np.matmul(x, y)
+
+
+@register("scaled_dot_product_attention")
+def scaled_dot_product_attention(query, key, value, attn_mask=None):
+    """softmax(Q·Kᵀ/√E + mask)·V over the last two axes (iOS 18). A bool mask says which keys take part
+    (False: −∞); a float mask is added to the scores; either broadcasts to [..., L, S]."""
+    scores = np.matmul(query, np.swapaxes(key, -1, -2)) / math.sqrt(query.shape[-1])
+    if attn_mask is not None:
+        mask = np.asarray(attn_mask)
+        scores = np.where(mask, scores, -np.inf) if mask.dtype == bool else scores + mask
+    scores = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
+    return np.matmul(scores / np.sum(scores, axis=-1, keepdims=True), value)
 
 
 def conv_padding(

@@ -18,11 +18,19 @@
         private let section: Manifest.FormatSection
         private var models: [StageName: MLModel] = [:]
 
-        /// A runner over `folder`'s Core ML export (its manifest read here unless given).
+        /// A runner over `folder`'s Core ML export (its manifest read here unless given); throws when the
+        /// export's deployment target is newer than this OS.
         public init(folder: URL, manifest: Manifest? = nil, computeUnits: ComputeUnits = .all) throws {
             self.folder = folder
             self.computeUnits = computeUnits
             section = try (manifest ?? Manifest.load(from: folder)).format("coreml")
+            #if os(macOS)
+                let platform = DeploymentTarget.Platform.macOS
+            #else
+                let platform = DeploymentTarget.Platform.iOS
+            #endif
+            try DeploymentTarget(recorded: section.deploymentTarget).check(
+                platform: platform, version: ProcessInfo.processInfo.operatingSystemVersion)
         }
 
         /// Loads a stage's model now (from a compiled model or the cache when there is one).
