@@ -150,6 +150,31 @@ def coreml_presets(
     return {"image_size": image_size, "target": target, "presets": out}
 
 
+def coreml_tracking(image_size: int, presets: list[str], frames: int = 4, seed: int = 1, target: str = "iOS17") -> dict:
+    """Each preset exported (Core ML, fp16) and tracked through the ML Program interpreter against the float32
+    ONNX export of the same weights: two objects, forward then reverse on a generated clip (verify's
+    scenario). IoU of `logits > 0` per frame and object: a stress figure on synthetic weights."""
+    from edgetam_export.coreml_compression import CompressionPlan
+    from edgetam_export.export import ExportOptions, export_all
+    from edgetam_export.verify import iou_figures, tracked_masks
+    from reference_model import EdgeTamConfig, synthetic_model
+    from runtime.backends import load_backend
+
+    model, info = synthetic_model(seed, EdgeTamConfig(image_size=image_size))
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        reference_folder = Path(scratch) / "onnx"
+        export_all(model, info, reference_folder, ExportOptions(formats=("onnx",)))
+        reference = tracked_masks(load_backend(reference_folder, "onnx"), frames)
+        for preset in presets:
+            folder = Path(scratch) / preset
+            plan = CompressionPlan.parse(tuple(preset.split("+")), target=target)
+            export_all(model, info, folder, ExportOptions(formats=("coreml",), compression=plan))
+            out[preset] = iou_figures([tracked_masks(load_backend(folder, "mlprogram"), frames), reference])
+            print(f"{preset:<11} tracking {json.dumps(out[preset])}", file=sys.stderr)
+    return out
+
+
 def coreml_markdown(report: dict) -> str:
     presets = report["presets"]
     stages = list(next(iter(presets.values())))
@@ -158,8 +183,8 @@ def coreml_markdown(report: dict) -> str:
         f"Core ML fp16 packages at {report['image_size']}², {report.get('target', 'iOS17')}, per preset: MB "
         "(cosine against float32 torch)",
         "",
-        "| preset | " + " | ".join(main) + " | total (4 stages) MB | lowest cosine |",
-        "| --- | " + " | ".join("---" for _ in main) + " | --- | --- |",
+        "| preset | " + " | ".join(main) + " | total (4 stages) MB | lowest cosine | tracking IoU vs fp32 ONNX |",
+        "| --- | " + " | ".join("---" for _ in main) + " | --- | --- | --- |",
     ]
     for preset, rows in presets.items():
         cells = [
@@ -169,7 +194,9 @@ def coreml_markdown(report: dict) -> str:
         cosines = [rows[s]["cosine"] for s in main if "cosine" in rows[s]]
         total = sum(rows[s]["bytes"] for s in main) / 1e6
         lowest = f"{min(cosines):.5f}" if cosines else "—"
-        lines.append(f"| {preset} | " + " | ".join(cells) + f" | {total:.2f} | {lowest} |")
+        tracked = report.get("tracking", {}).get(preset)
+        iou = f"min {tracked['min_iou']:.3f}, mean {tracked['mean_iou']:.3f}" if tracked else "—"
+        lines.append(f"| {preset} | " + " | ".join(cells) + f" | {total:.2f} | {lowest} | {iou} |")
     return "\n".join(lines)
 
 
@@ -185,13 +212,17 @@ def main(argv: list[str] | None = None) -> None:
     coreml.add_argument("--presets", default="none,int8,palettize8,palettize6,palettize4")
     coreml.add_argument("--numerics", action="store_true")
     coreml.add_argument("--target", default="iOS17", help="Core ML deployment target (iOS17, iOS18)")
+    coreml.add_argument("--tracking", type=int, default=0, metavar="FRAMES", help="also track each preset (slow)")
     parser.add_argument("--json", type=Path, help="also write the report as JSON")
     args = parser.parse_args(argv)
     if args.kind == "onnx":
         report = onnx_variants(args.folders, args.runs, args.frames)
         text = onnx_markdown(report)
     else:
-        report = coreml_presets(args.image_size, args.presets.split(","), args.numerics, target=args.target)
+        presets = args.presets.split(",")
+        report = coreml_presets(args.image_size, presets, args.numerics, target=args.target)
+        if args.tracking:
+            report["tracking"] = coreml_tracking(args.image_size, presets, args.tracking, target=args.target)
         text = coreml_markdown(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

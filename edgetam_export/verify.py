@@ -114,7 +114,7 @@ def fp16_estimate(stages: Stages) -> list[Row]:
     )
 
 
-def _tracked_masks(backend, frames: int) -> list[np.ndarray]:
+def tracked_masks(backend, frames: int) -> list[np.ndarray]:
     """Two objects (a click, a box) prompted mid-clip, tracked forward then in reverse on a generated clip."""
     from runtime import Tracker
 
@@ -134,18 +134,18 @@ def tracking_iou(folder: Path, model: EdgeTAM, backend: str = "onnx", frames: in
     from runtime.backends.torch import TorchBackend
 
     reference = TorchBackend(model, WeightsInfo("synthetic"))
-    return _iou_figures([_tracked_masks(load_backend(folder, backend), frames), _tracked_masks(reference, frames)])
+    return iou_figures([tracked_masks(load_backend(folder, backend), frames), tracked_masks(reference, frames)])
 
 
 def tracking_iou_between(folder: Path, backend: str, reference: str, frames: int = 4) -> dict:
     """The same tracking through two backends of one export folder (e.g. mlprogram against onnx)."""
     from runtime.backends import load_backend
 
-    runs = [_tracked_masks(load_backend(folder, name), frames) for name in (backend, reference)]
-    return _iou_figures(runs)
+    runs = [tracked_masks(load_backend(folder, name), frames) for name in (backend, reference)]
+    return iou_figures(runs)
 
 
-def _iou_figures(results: list[list[np.ndarray]]) -> dict:
+def iou_figures(results: list[list[np.ndarray]]) -> dict:
     ious = [iou(a[j], b[j]) for a, b in zip(*results) for j in range(len(a))]
     return {
         "frames": len(results[0]),

@@ -77,6 +77,9 @@ class RepDepthwiseMixer(nn.Module):
         super().__init__()
         self.conv = ConvBN(dim, dim, kernel_size, groups=dim, eps=eps)
         self.conv1 = ConvBN(dim, dim, 1, groups=dim, eps=eps)
+        centre = torch.zeros(kernel_size, kernel_size)
+        centre[kernel_size // 2, kernel_size // 2] = 1.0
+        self.register_buffer("centre", centre, persistent=False)  # not in checkpoints: a constant
         # Set by the image encoder stage: run the three branches as the one depthwise conv they equal.
         self.reparameterized = False
 
@@ -89,13 +92,14 @@ class RepDepthwiseMixer(nn.Module):
 
     def single_conv(self) -> tuple[Tensor, Tensor]:
         """RepVGG re-parameterization (eval mode): the kxk branch, plus the 1x1 branch and the identity at
-        the kernel's centre. Folded into a constant at export; one conv instead of two and two adds."""
+        the kernel's centre. Folded into a constant at export; one conv instead of two and two adds.
+
+        The centre is added through a one-hot kernel (x + y·1 at the centre, x + y·0 elsewhere: the same
+        floats as an indexed add) because exporters fold products and sums of constants but not an indexed
+        write: Core ML kept 23 `scatter`s computing the kernels at every prediction, their parts stored apart."""
         weight, bias = self.conv.folded()
         weight1, bias1 = self.conv1.folded()
-        centre = weight.shape[-1] // 2
-        weight = weight.clone()
-        weight[:, :, centre, centre] += weight1[:, :, 0, 0] + 1.0
-        return weight, bias + bias1
+        return weight + (weight1 + 1.0) * self.centre, bias + bias1
 
 
 class SqueezeExcite(nn.Module):
