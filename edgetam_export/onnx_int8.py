@@ -28,17 +28,27 @@ import numpy as np
 import onnx
 
 FLOAT_STAGES = frozenset({"mask_prompt"})
-IMAGE_ENCODER_MODES = ("weights", "static")
+# the image encoder's modes (the first is the default; export.INT8_IMAGE_ENCODER_MODES) and their methods
+IMAGE_ENCODER_METHODS = {"dynamic": "dynamic_pointwise", "weights": "int8_weights", "static": "static_qdq_conv"}
+IMAGE_ENCODER_MODES = tuple(IMAGE_ENCODER_METHODS)
+# 1×1 convolutions of the image encoder kept float32 in the "dynamic" mode: those whose int8 form costs the
+# most accuracy per millisecond saved (a one-at-a-time sweep at 1024², see the module docstring).
+FLOAT_POINTWISE: tuple[str, ...] = ()
 CALIBRATION_FRAMES = 4
 MIN_ELEMENTS = 2048  # smaller weights (biases, norms) stay float32
-_INTEGER_OPS = {"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul", "DequantizeLinear"}
+_INTEGER_OPS = {
+    "MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul", "DequantizeLinear", "DynamicQuantizeMatMul"
+}
 
 
-def stage_method(stage: str, image_encoder: str = "weights") -> str:
+def stage_method(stage: str, image_encoder: str = IMAGE_ENCODER_MODES[0]) -> str:
     if stage in FLOAT_STAGES:
         return "float32"
     if stage == "image_encoder":
-        return "static_qdq_conv" if image_encoder == "static" else "int8_weights"
+        if image_encoder not in IMAGE_ENCODER_METHODS:
+            choices = ", ".join(IMAGE_ENCODER_MODES)
+            raise ValueError(f"unknown int8 image encoder mode {image_encoder!r}; choose one of {choices}")
+        return IMAGE_ENCODER_METHODS[image_encoder]
     return "dynamic_matmul"
 
 
@@ -66,8 +76,9 @@ def quantize_stage(
     stage: str,
     source: Path,
     target: Path,
-    image_encoder: str = "weights",
+    image_encoder: str = IMAGE_ENCODER_MODES[0],
     calibration: list[np.ndarray] | None = None,
+    float_pointwise: Sequence[str] = FLOAT_POINTWISE,
 ) -> dict:
     """Write the int8 version of the float32 graph `source` to `target`; returns how it was quantized.
     The float32 graph's metadata_props are carried over."""
@@ -77,11 +88,16 @@ def quantize_stage(
         onnx.save(original, str(target))
         return {"method": method}
     with tempfile.TemporaryDirectory() as scratch, _quiet_quantizer():
-        quantized = _quantize(method, source, Path(scratch), original, calibration)
+        if method == "dynamic_pointwise":
+            quantized, details = _dynamic_pointwise(source, Path(scratch), float_pointwise)
+        else:
+            quantized, details = _quantize(method, source, Path(scratch), original, calibration), {}
     record = {
         "method": method,
         "integer_ops": sum(n.op_type in _INTEGER_OPS for n in quantized.graph.node),
-        "int8_weights": dequantized_weights(quantized),
+        # the dynamic image encoder keeps its other convolutions float32: int8 weights alone cost it cosine
+        "int8_weights": 0 if method == "dynamic_pointwise" else dequantized_weights(quantized),
+        **details,
     }
     if method == "static_qdq_conv":
         record["calibration_frames"] = len(calibration or ())
@@ -103,6 +119,29 @@ def _quiet_quantizer() -> Iterator[None]:
         yield
     finally:
         logging.disable(logging.NOTSET)
+
+
+def _dynamic_pointwise(source: Path, scratch: Path, float_pointwise: Sequence[str]) -> tuple[onnx.ModelProto, dict]:
+    """The image encoder's 1×1 convolutions as dynamic int8 matrix products (onnx_pointwise), except
+    `float_pointwise`; its 3×3, depthwise and squeeze-excite convolutions stay float32."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from .onnx_gelu import fuse_gelu
+    from .onnx_pointwise import dynamic_int8_matmuls, pointwise_convs_as_matmuls
+
+    folded = scratch / "folded.onnx"
+    quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)  # folds the re-parameterized kernels
+    model = onnx.load(str(folded))
+    convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
+    unknown = sorted(set(float_pointwise) - convs)
+    if unknown:
+        raise ValueError(f"no convolution named {unknown[0]!r} in the image encoder (float_pointwise)")
+    gelus = fuse_gelu(model)
+    model = onnx.shape_inference.infer_shapes(model)
+    written = pointwise_convs_as_matmuls(model, exclude=set(float_pointwise))
+    count = dynamic_int8_matmuls(model, written)
+    del model.graph.value_info[:]  # shapes of the rewritten tensors changed; onnxruntime infers its own
+    return model, {"int8_pointwise": count, "float_pointwise": sorted(float_pointwise), "fused_gelu": gelus}
 
 
 def _quantize(method: str, source: Path, scratch: Path, original: onnx.ModelProto, calibration) -> onnx.ModelProto:
