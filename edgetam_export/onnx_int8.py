@@ -33,11 +33,29 @@ IMAGE_ENCODER_METHODS = {"dynamic": "dynamic_pointwise", "weights": "int8_weight
 IMAGE_ENCODER_MODES = tuple(IMAGE_ENCODER_METHODS)
 # 1×1 convolutions of the image encoder kept float32 in the "dynamic" mode: those whose int8 form costs the
 # most accuracy per millisecond saved (a one-at-a-time sweep at 1024², see the module docstring).
-FLOAT_POINTWISE: tuple[str, ...] = ()
+FLOAT_POINTWISE: tuple[str, ...] = (
+    "/Conv_1",  # the neck's projections of the stride-4 and stride-8 features (high_res_0/1)
+    "/Conv",
+    "/body/stages_1/downsample/channel_downsample/c/Conv",
+    "/body/stages_0/blocks/blocks.0/channel_mixer/conv1/c/Conv",
+    "/body/stages_2/downsample/channel_downsample/c/Conv",
+    "/body/stages_0/blocks/blocks.1/channel_mixer/conv1/c/Conv",
+    "/body/stages_3/downsample/channel_downsample/c/Conv",
+    "/body/stages_1/blocks/blocks.0/channel_mixer/conv2/c/Conv",
+    "/body/stages_0/blocks/blocks.1/channel_mixer/conv2/c/Conv",
+    "/body/stages_2/blocks/blocks.0/channel_mixer/conv1/c/Conv",
+    "/body/stages_2/downsample/pre_block/channel_mixer/conv1/c/Conv",
+    "/body/stages_1/blocks/blocks.0/channel_mixer/conv1/c/Conv",
+)
 CALIBRATION_FRAMES = 4
 MIN_ELEMENTS = 2048  # smaller weights (biases, norms) stay float32
 _INTEGER_OPS = {
-    "MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul", "DequantizeLinear", "DynamicQuantizeMatMul"
+    "MatMulInteger",
+    "ConvInteger",
+    "QLinearConv",
+    "QLinearMatMul",
+    "DequantizeLinear",
+    "DynamicQuantizeMatMul",
 }
 
 
