@@ -140,12 +140,14 @@ def _quiet_quantizer() -> Iterator[None]:
 
 
 def _dynamic_pointwise(source: Path, scratch: Path, float_pointwise: Sequence[str]) -> tuple[onnx.ModelProto, dict]:
-    """The image encoder's 1×1 convolutions as dynamic int8 matrix products (onnx_pointwise), except
-    `float_pointwise`; its 3×3, depthwise and squeeze-excite convolutions stay float32."""
+    """The image encoder channels-last with its 1×1 convolutions as dynamic int8 matrix products
+    (onnx_channels_last, onnx_dynamic_int8), except `float_pointwise`; its 3×3, depthwise and squeeze-excite
+    convolutions stay float32."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from .onnx_channels_last import channels_last
+    from .onnx_dynamic_int8 import dynamic_int8_matmuls
     from .onnx_gelu import fuse_gelu
-    from .onnx_pointwise import dynamic_int8_matmuls, pointwise_convs_as_matmuls
 
     folded = scratch / "folded.onnx"
     quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)  # folds the re-parameterized kernels
@@ -155,10 +157,8 @@ def _dynamic_pointwise(source: Path, scratch: Path, float_pointwise: Sequence[st
     if unknown:
         raise ValueError(f"no convolution named {unknown[0]!r} in the image encoder (float_pointwise)")
     gelus = fuse_gelu(model)
-    model = onnx.shape_inference.infer_shapes(model)
-    written = pointwise_convs_as_matmuls(model, exclude=set(float_pointwise))
+    written = channels_last(model, exclude=set(float_pointwise))
     count = dynamic_int8_matmuls(model, written)
-    del model.graph.value_info[:]  # shapes of the rewritten tensors changed; onnxruntime infers its own
     return model, {"int8_pointwise": count, "float_pointwise": sorted(float_pointwise), "fused_gelu": gelus}
 
 
