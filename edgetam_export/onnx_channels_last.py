@@ -95,7 +95,7 @@ def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pix
                 node.input[i] = f"{name}/nhwc"
     nodes += [_transpose(f"{name}/nhwc", name, TO_NCHW) for name in sorted(outputs)]
     del graph.node[:]
-    graph.node.extend(nodes)
+    graph.node.extend(_without_round_trips(nodes, {o.name for o in graph.output}))
     graph.initializer.extend(added)
     del graph.value_info[:]  # the layouts changed; onnxruntime infers shapes itself
     used = {name for node in graph.node for name in node.input}
@@ -103,6 +103,45 @@ def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pix
     del graph.initializer[:]
     graph.initializer.extend(kept)
     return written
+
+
+def _without_round_trips(nodes: list, outputs: set) -> list:
+    """Drop Transpose(to NHWC) → [unary ops, one reader each] → Transpose(to NCHW) round trips, e.g. the
+    image's transpose when the stem convolution reads it, or the stem's GELU between its two convolutions:
+    there the tensor stays NCHW (a 12 MB transpose of the 1024² image saved)."""
+    while True:
+        producer = {out: n for n in nodes for out in n.output}
+        readers: dict[str, list] = {}
+        for node in nodes:
+            for name in node.input:
+                readers.setdefault(name, []).append(node)
+        for last in nodes:
+            if last.op_type != "Transpose" or _perm(last) != TO_NCHW or last.output[0] in outputs:
+                continue
+            chain, first = [], producer.get(last.input[0])
+            while first is not None and first.op_type in _UNARY and len(first.input) == 1:
+                chain.insert(0, first)
+                first = producer.get(first.input[0])
+            if first is None or first.op_type != "Transpose" or _perm(first) != TO_NHWC:
+                continue
+            inner = [n.output[0] for n in chain] + ([first.output[0]] if chain else [])
+            if any(len(readers.get(name, [])) != 1 or name in outputs for name in inner):
+                continue
+            end = chain[-1].output[0] if chain else first.input[0]
+            if chain:
+                chain[0].input[0] = first.input[0]
+            for node in readers.get(last.output[0], []):
+                node.input[:] = [end if name == last.output[0] else name for name in node.input]
+            unread = len(readers.get(first.output[0], [])) == 1 and first.output[0] not in outputs
+            dead = {id(last), id(first)} if unread else {id(last)}
+            nodes = [n for n in nodes if id(n) not in dead]
+            break
+        else:
+            return nodes
+
+
+def _perm(node: onnx.NodeProto) -> tuple:
+    return tuple(next((list(a.ints) for a in node.attribute if a.name == "perm"), []))
 
 
 def _as_matmul(node: onnx.NodeProto, source: str, weight: np.ndarray, added: list, base: str) -> list:
