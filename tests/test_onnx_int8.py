@@ -241,3 +241,14 @@ def test_int8_image_encoder_cosine_on_frames(int8_encoder):
                 c = cosine(got[name], want[name])
                 print(f"int8 image encoder at 256², {kind}: {name} cosine {c:.5f}")
                 assert c >= FRAME_COSINE_FLOOR, (kind, name, c)
+
+
+def test_export_options_know_the_image_encoder_modes():
+    from edgetam_export.export import INT8_IMAGE_ENCODER_MODES, ExportError, ExportOptions
+    from edgetam_export.onnx_int8 import IMAGE_ENCODER_MODES, stage_method
+
+    assert INT8_IMAGE_ENCODER_MODES == IMAGE_ENCODER_MODES and IMAGE_ENCODER_MODES[0] == "dynamic"
+    assert ExportOptions().int8_image_encoder == "dynamic"
+    assert stage_method("image_encoder") == "dynamic_pointwise"
+    with pytest.raises(ExportError, match="choose one of dynamic, weights, static"):
+        ExportOptions(int8_image_encoder="qdq")
