@@ -11,13 +11,14 @@ What each stage gets (measured at 1024² on synthetic weights; see the README's 
   1×1 convolutions, 47 of 59, become onnxruntime's dynamic int8 matrix product (onnx_dynamic_int8:
   activations quantized per call on their own range, float32 result), GELU fused to one op (onnx_gelu).
   The stem, depthwise and squeeze-excite convolutions and the FLOAT_POINTWISE 1×1 convolutions stay
-  float32. ×1.53–1.71 faster than the float32 image encoder (alternating in one process on a shared 2-core
-  machine, load 4–5), cosine 0.9916 on frames and 0.9901 on random images for vision_feats (high_res
-  ≥ 0.9994). No calibration: frames and random images alike fit the per-call ranges.
+  float32. ×1.47–1.71 faster than the float32 image encoder (alternating in one process on a shared 2-core
+  machine: ×1.6–1.7 at load average ≈ 4, ×1.47–1.55 at 5–6; the whole tracked frame ×1.35); vision_feats
+  cosine 0.9916 on frames, 0.9901 on random images (high_res ≥ 0.9994). No calibration: frames and random
+  images alike fit the per-call ranges.
   How the exclusions were chosen: quantizing one 1×1 convolution at a time and summing the cosine lost
   (1 − cosine adds up across layers: 0.018 summed, 0.014 all at once) over float32 ms saved; the first 12
-  (the neck's two projections, the stage downsamples' channel convs, stage 0–2's first blocks) cost 0.007
-  of cosine for 10 % of the time saved.
+  (the neck's two projections, the stage downsamples' channel convs, stage 0–2's first blocks) win back
+  0.0067 of cosine for about 7 % of the time int8 saves.
 - `image_encoder`, mode "weights": int8-stored weights, float32 arithmetic: a quarter of the bytes, not
   faster (×0.97–1.04), vision_feats cosine 0.995.
 - `image_encoder`, mode "static": static QDQ quantization of every convolution (`QLinearConv`), calibrated
