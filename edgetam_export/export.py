@@ -32,6 +32,7 @@ FORMATS = ("onnx", "coreml")
 ONNX_ATTENTION = ("onnxruntime", "standard")
 DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
 PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
+INT8_IMAGE_ENCODER_MODES = ("dynamic", "weights", "static")  # onnx_int8.IMAGE_ENCODER_METHODS; first: default
 
 
 class ExportError(RuntimeError):
@@ -48,7 +49,7 @@ class ExportOptions:
     onnx_attention: str = "onnxruntime"  # one of ONNX_ATTENTION
     compression: CompressionPlan = CompressionPlan()  # Core ML weight compression (coreml_compression)
     coreml_rgb_input: bool = False  # Core ML: also image_encoder_rgb (a second copy of the encoder's weights)
-    int8_image_encoder: str = "weights"  # int8 ONNX image encoder: int8 weights, or "static" (int8 convs)
+    int8_image_encoder: str = INT8_IMAGE_ENCODER_MODES[0]  # int8 ONNX image encoder (onnx_int8 describes each)
     calibration: Path | None = None  # int8 ONNX, static image encoder: video or frame folder calibrating it
 
     def __post_init__(self) -> None:
@@ -56,8 +57,11 @@ class ExportOptions:
             raise ExportError(
                 f"unknown ONNX attention {self.onnx_attention!r}; choose one of {', '.join(ONNX_ATTENTION)}"
             )
-        if self.int8_image_encoder not in ("weights", "static"):
-            raise ExportError(f"unknown int8 image encoder mode {self.int8_image_encoder!r}; choose weights or static")
+        if self.int8_image_encoder not in INT8_IMAGE_ENCODER_MODES:
+            raise ExportError(
+                f"unknown int8 image encoder mode {self.int8_image_encoder!r}; "
+                f"choose one of {', '.join(INT8_IMAGE_ENCODER_MODES)}"
+            )
         if self.calibration is not None and self.int8_image_encoder != "static":
             raise ExportError("--calibration calibrates static int8 convolutions: add --int8-image-encoder static")
         for fmt in self.formats:

@@ -1,17 +1,30 @@
 """int8 ONNX graphs: onnxruntime's quantization of each float32 stage, inputs and outputs kept float32.
 
-What each stage gets (measured at 1024² on synthetic weights; see the compression table):
+What each stage gets (measured at 1024² on synthetic weights; see the README's compression table):
 - `memory_attention`, `mask_decoder`, `memory_encoder`: dynamic quantization of the matrix products with a
   constant weight (projections, MLPs): weights int8 per output column, each call's activations quantized on
   the fly (onnxruntime's integer GEMM). The attention products (queries × keys, scores × values;
-  onnxruntime's fused attention) have no constant operand and stay float32.
-- Every other weight of more than MIN_ELEMENTS elements (the image encoder's convolutions, the memory
-  encoder's convolutions and shared perceiver weights) is stored as int8 per output channel and dequantized
-  in the graph (`DequantizeLinear` on the weight): a quarter of the bytes, float32 arithmetic.
-- `image_encoder` keeps float32 arithmetic by default: static QDQ quantization of its convolutions
-  (`image_encoder="static"`, calibrated on frames: a generated clip or `--calibration VIDEO`) ran 1.5×
-  faster but left vision_feats at cosine 0.58–0.96 against float32 (per-call dynamic ranges: 0.95, and
-  3.5× slower): its 40-odd convolutions in a row compound the rounding.
+  onnxruntime's fused attention) have no constant operand and stay float32. Their other weights of more than
+  MIN_ELEMENTS elements (the memory encoder's convolutions, shared perceiver weights) are stored int8 per
+  output channel and dequantized in the graph (`DequantizeLinear` on the weight).
+- `image_encoder`, mode "dynamic" (the default): the graph runs channels-last (onnx_channels_last) and its
+  1×1 convolutions, 47 of 59, become onnxruntime's dynamic int8 matrix product (onnx_dynamic_int8:
+  activations quantized per call on their own range, float32 result), GELU fused to one op (onnx_gelu).
+  The stem, depthwise and squeeze-excite convolutions and the FLOAT_POINTWISE 1×1 convolutions stay
+  float32. ×1.47–1.71 faster than the float32 image encoder (alternating in one process on a shared 2-core
+  machine: ×1.6–1.7 at load average ≈ 4, ×1.47–1.55 at 5–6; the whole tracked frame ×1.35); vision_feats
+  cosine 0.9916 on frames, 0.9901 on random images (high_res ≥ 0.9994). No calibration: frames and random
+  images alike fit the per-call ranges.
+  How the exclusions were chosen: quantizing one 1×1 convolution at a time and summing the cosine lost
+  (1 − cosine adds up across layers: 0.018 summed, 0.014 all at once) over float32 ms saved; the first 12
+  (the neck's two projections, the stage downsamples' channel convs, stage 0–2's first blocks) win back
+  0.0067 of cosine for about 7 % of the time int8 saves.
+- `image_encoder`, mode "weights": int8-stored weights, float32 arithmetic: a quarter of the bytes, not
+  faster (×0.97–1.04), vision_feats cosine 0.995.
+- `image_encoder`, mode "static": static QDQ quantization of every convolution (`QLinearConv`), calibrated
+  on frames (a generated clip or `--calibration VIDEO`): ×1.5, but vision_feats cosine 0.93 on frames and
+  0.50 on random images (MinMax; Percentile 99.999: 0.95 and 0.34). Each convolution's output is rounded to
+  uint8 too, and the network amplifies every rounding; random images overflow ranges calibrated on frames.
 - `mask_prompt` (a tiny conv stack, run on mask prompts only) stays float32.
 """
 
@@ -28,17 +41,45 @@ import numpy as np
 import onnx
 
 FLOAT_STAGES = frozenset({"mask_prompt"})
-IMAGE_ENCODER_MODES = ("weights", "static")
+# the image encoder's modes (the first is the default; export.INT8_IMAGE_ENCODER_MODES) and their methods
+IMAGE_ENCODER_METHODS = {"dynamic": "dynamic_pointwise", "weights": "int8_weights", "static": "static_qdq_conv"}
+IMAGE_ENCODER_MODES = tuple(IMAGE_ENCODER_METHODS)
+# 1×1 convolutions of the image encoder kept float32 in the "dynamic" mode: those whose int8 form costs the
+# most accuracy per millisecond saved (a one-at-a-time sweep at 1024², see the module docstring).
+FLOAT_POINTWISE: tuple[str, ...] = (
+    "/Conv_1",  # the neck's projections of the stride-4 and stride-8 features (high_res_0/1)
+    "/Conv",
+    "/body/stages_1/downsample/channel_downsample/c/Conv",
+    "/body/stages_0/blocks/blocks.0/channel_mixer/conv1/c/Conv",
+    "/body/stages_2/downsample/channel_downsample/c/Conv",
+    "/body/stages_0/blocks/blocks.1/channel_mixer/conv1/c/Conv",
+    "/body/stages_3/downsample/channel_downsample/c/Conv",
+    "/body/stages_1/blocks/blocks.0/channel_mixer/conv2/c/Conv",
+    "/body/stages_0/blocks/blocks.1/channel_mixer/conv2/c/Conv",
+    "/body/stages_2/blocks/blocks.0/channel_mixer/conv1/c/Conv",
+    "/body/stages_2/downsample/pre_block/channel_mixer/conv1/c/Conv",
+    "/body/stages_1/blocks/blocks.0/channel_mixer/conv1/c/Conv",
+)
 CALIBRATION_FRAMES = 4
 MIN_ELEMENTS = 2048  # smaller weights (biases, norms) stay float32
-_INTEGER_OPS = {"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul", "DequantizeLinear"}
+_INTEGER_OPS = {
+    "MatMulInteger",
+    "ConvInteger",
+    "QLinearConv",
+    "QLinearMatMul",
+    "DequantizeLinear",
+    "DynamicQuantizeMatMul",
+}
 
 
-def stage_method(stage: str, image_encoder: str = "weights") -> str:
+def stage_method(stage: str, image_encoder: str = IMAGE_ENCODER_MODES[0]) -> str:
     if stage in FLOAT_STAGES:
         return "float32"
     if stage == "image_encoder":
-        return "static_qdq_conv" if image_encoder == "static" else "int8_weights"
+        if image_encoder not in IMAGE_ENCODER_METHODS:
+            choices = ", ".join(IMAGE_ENCODER_MODES)
+            raise ValueError(f"unknown int8 image encoder mode {image_encoder!r}; choose one of {choices}")
+        return IMAGE_ENCODER_METHODS[image_encoder]
     return "dynamic_matmul"
 
 
@@ -66,8 +107,9 @@ def quantize_stage(
     stage: str,
     source: Path,
     target: Path,
-    image_encoder: str = "weights",
+    image_encoder: str = IMAGE_ENCODER_MODES[0],
     calibration: list[np.ndarray] | None = None,
+    float_pointwise: Sequence[str] = FLOAT_POINTWISE,
 ) -> dict:
     """Write the int8 version of the float32 graph `source` to `target`; returns how it was quantized.
     The float32 graph's metadata_props are carried over."""
@@ -77,11 +119,16 @@ def quantize_stage(
         onnx.save(original, str(target))
         return {"method": method}
     with tempfile.TemporaryDirectory() as scratch, _quiet_quantizer():
-        quantized = _quantize(method, source, Path(scratch), original, calibration)
+        if method == "dynamic_pointwise":
+            quantized, details = _dynamic_pointwise(source, Path(scratch), float_pointwise)
+        else:
+            quantized, details = _quantize(method, source, Path(scratch), original, calibration), {}
     record = {
         "method": method,
         "integer_ops": sum(n.op_type in _INTEGER_OPS for n in quantized.graph.node),
-        "int8_weights": dequantized_weights(quantized),
+        # the dynamic image encoder keeps its other convolutions float32: int8 weights alone cost it cosine
+        "int8_weights": 0 if method == "dynamic_pointwise" else dequantized_weights(quantized),
+        **details,
     }
     if method == "static_qdq_conv":
         record["calibration_frames"] = len(calibration or ())
@@ -103,6 +150,29 @@ def _quiet_quantizer() -> Iterator[None]:
         yield
     finally:
         logging.disable(logging.NOTSET)
+
+
+def _dynamic_pointwise(source: Path, scratch: Path, float_pointwise: Sequence[str]) -> tuple[onnx.ModelProto, dict]:
+    """The image encoder channels-last with its 1×1 convolutions as dynamic int8 matrix products
+    (onnx_channels_last, onnx_dynamic_int8), except `float_pointwise`; its 3×3, depthwise and squeeze-excite
+    convolutions stay float32."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from .onnx_channels_last import channels_last
+    from .onnx_dynamic_int8 import dynamic_int8_matmuls
+    from .onnx_gelu import fuse_gelu
+
+    folded = scratch / "folded.onnx"
+    quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)  # folds the re-parameterized kernels
+    model = onnx.load(str(folded))
+    convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
+    unknown = sorted(set(float_pointwise) - convs)
+    if unknown:
+        raise ValueError(f"no convolution named {unknown[0]!r} in the image encoder (float_pointwise)")
+    gelus = fuse_gelu(model)
+    written = channels_last(model, exclude=set(float_pointwise))
+    count = dynamic_int8_matmuls(model, written)
+    return model, {"int8_pointwise": count, "float_pointwise": sorted(float_pointwise), "fused_gelu": gelus}
 
 
 def _quantize(method: str, source: Path, scratch: Path, original: onnx.ModelProto, calibration) -> onnx.ModelProto:

@@ -285,16 +285,16 @@ def int8_export(model_256, tmp_path_factory):
 def test_int8_onnx_export_records_and_shrinks(int8_export, model_256):
     folder, manifest = int8_export
     section = manifest["formats"]["onnx"]
-    assert section["precision"] == "int8" and section["int8_image_encoder"] == "weights"
+    assert section["precision"] == "int8" and section["int8_image_encoder"] == "dynamic"
     methods = {s: e["quantization"]["method"] for s, e in section["stages"].items()}
     assert methods == {
-        "image_encoder": "int8_weights",
+        "image_encoder": "dynamic_pointwise",
         "memory_attention": "dynamic_matmul",
         "mask_decoder": "dynamic_matmul",
         "memory_encoder": "dynamic_matmul",
         "mask_prompt": "float32",
     }
-    for stage in ("memory_attention", "mask_decoder", "memory_encoder"):
+    for stage in ("image_encoder", "memory_attention", "mask_decoder", "memory_encoder"):
         assert section["stages"][stage]["quantization"]["integer_ops"] > 0
         graph = onnx.load(str(folder / section["stages"][stage]["file"]))
         record = json.loads({p.key: p.value for p in graph.metadata_props}["edgetam.quantization"])
@@ -302,7 +302,8 @@ def test_int8_onnx_export_records_and_shrinks(int8_export, model_256):
     total = sum(e["bytes"] for e in section["stages"].values())
     float_bytes = sum(p.numel() for p in Stages(model_256).parameters()) * 4
     print(f"int8 ONNX at 256²: {total / 1e6:.2f} MB ({total / float_bytes:.0%} of the float32 weights)")
-    assert total <= 0.30 * float_bytes
+    # the image encoder keeps its stem, depthwise and most sensitive 1×1 convolutions float32 (onnx_int8)
+    assert total <= 0.33 * float_bytes
 
 
 def test_int8_onnx_stages_and_track(int8_export, model_256):

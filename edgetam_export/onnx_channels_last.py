@@ -1,0 +1,261 @@
+"""A convolutional graph rewritten channels-last (NHWC) between its convolutions, with its 1×1 convolutions
+as matrix products over pixels: the form onnxruntime's dynamic int8 matrix product needs (onnx_pointwise).
+
+Every 4-D tensor is kept NHWC; each remaining convolution is wrapped in Transpose(to NCHW) · Conv ·
+Transpose(to NHWC), which onnxruntime's NCHWc layout pass absorbs into the reorders it runs around a
+convolution anyway (`ReorderInput`/`ReorderOutput` with `channels_last`), so the layout change costs nothing
+there. Element-wise ops, squeeze-excite pooling and resizes are rewritten for the new axis order; any other
+op on a 4-D tensor makes the rewrite refuse (`ChannelsLastError`) rather than guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+TO_NHWC = (0, 2, 3, 1)
+TO_NCHW = (0, 3, 1, 2)
+NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}  # where each NCHW axis lands
+_UNARY = frozenset({"Gelu", "Relu", "Sigmoid", "Tanh", "Erf", "Identity"})
+_BINARY = frozenset({"Add", "Mul", "Sub", "Div"})
+
+
+class ChannelsLastError(ValueError):
+    """The graph holds an op the channels-last rewrite does not know how to move."""
+
+
+def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pixels: int = 2) -> list[str]:
+    """Rewrite `model` in place (shapes inferred first); returns the names of the MatMul nodes written for
+    1×1, stride-1, ungrouped, unpadded convolutions with constant weights on inputs of at least `min_pixels`
+    pixels (`<conv name>/matmul`), except the convolutions named in `exclude`."""
+    model_inferred = onnx.shape_inference.infer_shapes(model)
+    graph = model.graph
+    ranks = _ranks(model_inferred)
+    pixels = _pixels(model_inferred)
+    consts = _constants(graph)
+    weights = {t.name: t for t in graph.initializer}
+    four_d = {name for name, rank in ranks.items() if rank == 4 and name not in consts}
+    nodes: list[onnx.NodeProto] = []
+    added: list[onnx.TensorProto] = []
+    written: list[str] = []
+
+    for inp in graph.input:
+        if inp.name in four_d:
+            nodes.append(_transpose(inp.name, f"{inp.name}/nhwc", TO_NHWC))
+    renamed = {i.name: f"{i.name}/nhwc" for i in graph.input if i.name in four_d}
+
+    def src(name: str) -> str:
+        return renamed.get(name, name)
+
+    for node in graph.node:
+        touches = [n for n in list(node.input) + list(node.output) if n in four_d]
+        if node.op_type == "Constant" or not touches:
+            nodes.append(node)
+            continue
+        base = node.name or node.output[0]
+        inputs = [src(n) for n in node.input]
+        if node.op_type == "Conv":
+            pointwise = _is_pointwise(node, weights) and pixels.get(node.input[0], 0) >= min_pixels
+            if pointwise and node.name not in exclude:
+                nodes += _as_matmul(node, inputs[0], numpy_helper.to_array(weights[node.input[1]]), added, base)
+                written.append(f"{base}/matmul")
+            else:
+                nodes += _wrapped(node, inputs[0], base)
+        elif node.op_type in _UNARY:
+            nodes.append(_with_inputs(node, inputs))
+        elif node.op_type in _BINARY:
+            fixed = []
+            for original, name in zip(node.input, inputs):
+                if original in four_d:
+                    fixed.append(name)
+                elif original in consts:
+                    fixed.append(_nhwc_constant(consts[original], f"{base}/{original}/nhwc", added) or original)
+                elif ranks.get(original, 0) <= 1 and original not in four_d:
+                    fixed.append(name)  # a computed scalar broadcasts the same either way
+                else:
+                    raise ChannelsLastError(f"{node.op_type} {base!r} mixes a 4-D tensor with {original!r}")
+            nodes.append(_with_inputs(node, fixed))
+        elif node.op_type == "ReduceMean":
+            nodes.append(_reduce_mean(node, inputs, consts, added, base))
+        elif node.op_type == "Resize":
+            nodes.append(_resize(node, inputs, consts, added, base))
+        else:
+            raise ChannelsLastError(f"no channels-last form for {node.op_type} node {base!r}")
+
+    outputs = {o.name for o in graph.output if o.name in four_d}
+    for node in nodes:
+        for i, name in enumerate(node.output):
+            if name in outputs:
+                node.output[i] = f"{name}/nhwc"
+        for i, name in enumerate(node.input):
+            if name in outputs:
+                node.input[i] = f"{name}/nhwc"
+    nodes += [_transpose(f"{name}/nhwc", name, TO_NCHW) for name in sorted(outputs)]
+    del graph.node[:]
+    graph.node.extend(_without_round_trips(nodes, {o.name for o in graph.output}))
+    graph.initializer.extend(added)
+    del graph.value_info[:]  # the layouts changed; onnxruntime infers shapes itself
+    used = {name for node in graph.node for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return written
+
+
+def _without_round_trips(nodes: list, outputs: set) -> list:
+    """Drop Transpose(to NHWC) → [unary ops, one reader each] → Transpose(to NCHW) round trips, e.g. the
+    image's transpose when the stem convolution reads it, or the stem's GELU between its two convolutions:
+    there the tensor stays NCHW (a 12 MB transpose of the 1024² image saved)."""
+    while True:
+        producer = {out: n for n in nodes for out in n.output}
+        readers: dict[str, list] = {}
+        for node in nodes:
+            for name in node.input:
+                readers.setdefault(name, []).append(node)
+        for last in nodes:
+            if last.op_type != "Transpose" or _perm(last) != TO_NCHW or last.output[0] in outputs:
+                continue
+            chain, first = [], producer.get(last.input[0])
+            while first is not None and first.op_type in _UNARY and len(first.input) == 1:
+                chain.insert(0, first)
+                first = producer.get(first.input[0])
+            if first is None or first.op_type != "Transpose" or _perm(first) != TO_NHWC:
+                continue
+            inner = [n.output[0] for n in chain] + ([first.output[0]] if chain else [])
+            if any(len(readers.get(name, [])) != 1 or name in outputs for name in inner):
+                continue
+            end = chain[-1].output[0] if chain else first.input[0]
+            if chain:
+                chain[0].input[0] = first.input[0]
+            for node in readers.get(last.output[0], []):
+                node.input[:] = [end if name == last.output[0] else name for name in node.input]
+            unread = len(readers.get(first.output[0], [])) == 1 and first.output[0] not in outputs
+            dead = {id(last), id(first)} if unread else {id(last)}
+            nodes = [n for n in nodes if id(n) not in dead]
+            break
+        else:
+            return nodes
+
+
+def _perm(node: onnx.NodeProto) -> tuple:
+    return tuple(next((list(a.ints) for a in node.attribute if a.name == "perm"), []))
+
+
+def _as_matmul(node: onnx.NodeProto, source: str, weight: np.ndarray, added: list, base: str) -> list:
+    """A 1×1 convolution on NHWC pixels: MatMul by the transposed kernel, then the bias."""
+    added.append(numpy_helper.from_array(np.ascontiguousarray(weight[:, :, 0, 0].T), f"{base}/weight_t"))
+    bias = node.input[2] if len(node.input) > 2 and node.input[2] else ""
+    product = f"{base}/matmul_out" if bias else node.output[0]
+    nodes = [helper.make_node("MatMul", [source, f"{base}/weight_t"], [product], name=f"{base}/matmul")]
+    if bias:
+        nodes.append(helper.make_node("Add", [product, bias], [node.output[0]], name=f"{base}/bias"))
+    return nodes
+
+
+def _wrapped(node: onnx.NodeProto, source: str, base: str) -> list:
+    """A convolution kept NCHW between two transposes (absorbed by onnxruntime's NCHWc reorders)."""
+    conv = onnx.NodeProto()
+    conv.CopyFrom(node)
+    conv.input[0] = f"{base}/nchw_in"
+    conv.output[0] = f"{base}/nchw_out"
+    return [_transpose(source, conv.input[0], TO_NCHW), conv, _transpose(conv.output[0], node.output[0], TO_NHWC)]
+
+
+def _transpose(source: str, target: str, perm: tuple[int, ...]) -> onnx.NodeProto:
+    kind = "to_nhwc" if tuple(perm) == TO_NHWC else "to_nchw"
+    return helper.make_node("Transpose", [source], [target], name=f"{target}/{kind}", perm=list(perm))
+
+
+def _with_inputs(node: onnx.NodeProto, inputs: list[str]) -> onnx.NodeProto:
+    copy = onnx.NodeProto()
+    copy.CopyFrom(node)
+    del copy.input[:]
+    copy.input.extend(inputs)
+    return copy
+
+
+def _nhwc_constant(value: np.ndarray, name: str, added: list) -> str | None:
+    """A constant broadcast against a 4-D NCHW tensor, re-laid for NHWC (None: a scalar, unchanged)."""
+    if value.size == 1:
+        return None
+    if value.ndim > 4:
+        raise ChannelsLastError(f"constant of rank {value.ndim} beside a 4-D tensor")
+    padded = value.reshape((1,) * (4 - value.ndim) + value.shape)
+    added.append(numpy_helper.from_array(np.ascontiguousarray(padded.transpose(TO_NHWC)), name))
+    return name
+
+
+def _reduce_mean(node, inputs, consts, added, base) -> onnx.NodeProto:
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if attrs.get("keepdims", 1) != 1:
+        raise ChannelsLastError(f"ReduceMean {base!r} drops axes (keepdims=0)")
+    copy = _with_inputs(node, inputs)
+    if len(node.input) > 1 and node.input[1]:  # opset 18: axes as an input
+        axes = consts.get(node.input[1])
+        if axes is None:
+            raise ChannelsLastError(f"ReduceMean {base!r} reads computed axes")
+        moved = np.array(sorted(NHWC_AXIS[int(a) % 4] for a in axes.ravel()), np.int64)
+        added.append(numpy_helper.from_array(moved, f"{base}/axes_nhwc"))
+        copy.input[1] = f"{base}/axes_nhwc"
+    elif "axes" in attrs:
+        for a in copy.attribute:
+            if a.name == "axes":
+                a.ints[:] = sorted(NHWC_AXIS[int(x) % 4] for x in attrs["axes"])
+    else:
+        raise ChannelsLastError(f"ReduceMean {base!r} reduces every axis")
+    return copy
+
+
+def _resize(node, inputs, consts, added, base) -> onnx.NodeProto:
+    copy = _with_inputs(node, inputs)
+    if len(node.input) > 1 and node.input[1] and consts.get(node.input[1], np.zeros(0)).size:
+        raise ChannelsLastError(f"Resize {base!r} has a region of interest")
+    for index in (2, 3):  # scales, sizes: one entry per axis
+        if len(node.input) > index and node.input[index]:
+            value = consts.get(node.input[index])
+            if value is None or value.size != 4:
+                raise ChannelsLastError(f"Resize {base!r} reads computed scales or sizes")
+            name = f"{base}/{'scales' if index == 2 else 'sizes'}_nhwc"
+            added.append(numpy_helper.from_array(value[list(TO_NHWC)], name))
+            copy.input[index] = name
+    return copy
+
+
+def _is_pointwise(node: onnx.NodeProto, weights: dict) -> bool:
+    w = weights.get(node.input[1])
+    bias = node.input[2] if len(node.input) > 2 else ""
+    if w is None or list(w.dims[2:]) != [1, 1] or (bias and bias not in weights):
+        return False
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return (
+        attrs.get("group", 1) == 1
+        and all(s == 1 for s in attrs.get("strides", [1, 1]))
+        and all(d == 1 for d in attrs.get("dilations", [1, 1]))
+        and not any(attrs.get("pads", [0, 0, 0, 0]))
+        and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET", b"VALID", "VALID")
+    )
+
+
+def _ranks(model: onnx.ModelProto) -> dict[str, int]:
+    infos = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
+    return {i.name: len(i.type.tensor_type.shape.dim) for i in infos if i.type.tensor_type.HasField("shape")}
+
+
+def _pixels(model: onnx.ModelProto) -> dict[str, int]:
+    sizes = {}
+    for info in list(model.graph.value_info) + list(model.graph.input):
+        dims = info.type.tensor_type.shape.dim
+        if len(dims) == 4 and all(d.HasField("dim_value") for d in dims[2:]):
+            sizes[info.name] = dims[2].dim_value * dims[3].dim_value
+    return sizes
+
+
+def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    found = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return found
