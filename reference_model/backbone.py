@@ -56,14 +56,26 @@ class ConvBN(nn.Module):
         super().__init__()
         self.c = nn.Conv2d(in_ch, out_ch, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_ch, eps=eps)
+        # The folded conv, once `fold_constants_` has computed it (not in the state dict).
+        self.register_buffer("fused_weight", None, persistent=False)
+        self.register_buffer("fused_bias", None, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.fused_weight is not None:
+            c = self.c
+            return F.conv2d(x, self.fused_weight, self.fused_bias, c.stride, c.padding, c.dilation, c.groups)
         return self.bn(self.c(x))
 
-    def folded(self) -> tuple[Tensor, Tensor]:
-        """Weight and bias of the one conv equal to this conv + batch norm (running statistics)."""
-        gain = self.bn.weight * torch.rsqrt(self.bn.running_var + self.bn.eps)
-        return self.c.weight * gain[:, None, None, None], self.bn.bias - self.bn.running_mean * gain
+    def folded(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+        """Weight and bias of the one conv equal to this conv + batch norm (running statistics), computed
+        in `dtype` (default: the parameters' own)."""
+        bn = self.bn
+        weight, var, gamma, beta, mean = (
+            t if dtype is None else t.to(dtype)
+            for t in (self.c.weight, bn.running_var, bn.weight, bn.bias, bn.running_mean)
+        )
+        gain = gamma * torch.rsqrt(var + bn.eps)
+        return weight * gain[:, None, None, None], beta - mean * gain
 
 
 class RepDepthwiseMixer(nn.Module):
@@ -79,19 +91,25 @@ class RepDepthwiseMixer(nn.Module):
         self.conv1 = ConvBN(dim, dim, 1, groups=dim, eps=eps)
         # Set by the image encoder stage: run the three branches as the one depthwise conv they equal.
         self.reparameterized = False
+        # That conv, once `fold_constants_` has computed it (not in the state dict).
+        self.register_buffer("fused_weight", None, persistent=False)
+        self.register_buffer("fused_bias", None, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.reparameterized:
-            weight, bias = self.single_conv()
+            if self.fused_weight is None:
+                weight, bias = self.single_conv()
+            else:
+                weight, bias = self.fused_weight, self.fused_bias
             return F.conv2d(x, weight, bias, padding=self.conv.c.padding, groups=self.conv.c.groups)
         # Same summation order as timm, so float rounding matches.
         return self.conv(x) + self.conv1(x) + x
 
-    def single_conv(self) -> tuple[Tensor, Tensor]:
+    def single_conv(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
         """RepVGG re-parameterization (eval mode): the kxk branch, plus the 1x1 branch and the identity at
         the kernel's centre. Folded into a constant at export; one conv instead of two and two adds."""
-        weight, bias = self.conv.folded()
-        weight1, bias1 = self.conv1.folded()
+        weight, bias = self.conv.folded(dtype)
+        weight1, bias1 = self.conv1.folded(dtype)
         centre = weight.shape[-1] // 2
         weight = weight.clone()
         weight[:, :, centre, centre] += weight1[:, :, 0, 0] + 1.0
@@ -230,3 +248,21 @@ class RepViTBackbone(nn.Module):
             x = getattr(self, name)(x)
             features.append(x)
         return features
+
+
+@torch.no_grad()
+def fold_constants_(module: nn.Module) -> nn.Module:
+    """Compute every batch-norm fold and token-mixer re-parameterization in `module` once, in float64, and
+    run the module on the results (in place; the state dict is unchanged; returns `module`).
+
+    Traced as they stand, the folds are arithmetic on the weights that the exporter and the runtime fold into
+    constants in the graph's dtype. After `.half()` that is float16 arithmetic on float16 statistics: a
+    running variance of 1e-7 (calibrated batch norms have a few) is a float16 subnormal, and the gain
+    1/sqrt(var + eps) ~300 and `beta - mean * gain` each round again. Folded here, each constant is rounded
+    to the export dtype once, as a Core ML export's (folded in float32, then cast) is."""
+    for m in module.modules():
+        if isinstance(m, RepDepthwiseMixer) and m.reparameterized:
+            m.fused_weight, m.fused_bias = (t.to(m.conv.c.weight.dtype) for t in m.single_conv(torch.float64))
+        elif isinstance(m, ConvBN):
+            m.fused_weight, m.fused_bias = (t.to(m.c.weight.dtype) for t in m.folded(torch.float64))
+    return module
