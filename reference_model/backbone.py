@@ -256,10 +256,12 @@ def fold_constants_(module: nn.Module) -> nn.Module:
     run the module on the results (in place; the state dict is unchanged; returns `module`).
 
     Traced as they stand, the folds are arithmetic on the weights that the exporter and the runtime fold into
-    constants in the graph's dtype. After `.half()` that is float16 arithmetic on float16 statistics: a
-    running variance of 1e-7 (calibrated batch norms have a few) is a float16 subnormal, and the gain
-    1/sqrt(var + eps) ~300 and `beta - mean * gain` each round again. Folded here, each constant is rounded
-    to the export dtype once, as a Core ML export's (folded in float32, then cast) is."""
+    constants in the graph's dtype. After `.half()` that is float16 arithmetic on float16-rounded statistics:
+    var + eps, the rsqrt, gamma · that, w · gain, beta − mean · gain each round again (the last cancels).
+    Measured on the 1024² synthetic weights: 3–7 float16 half-ulps off per weight tensor instead of ≤ 1,
+    which on weights with stride-16 std ~250 took the float16 ONNX vision_feats from cosine 0.99993 to 0.9851.
+    Folded here, each constant is rounded to the export dtype once, as a Core ML export's (folded in
+    float32, then cast) is."""
     for m in module.modules():
         if isinstance(m, RepDepthwiseMixer) and m.reparameterized:
             m.fused_weight, m.fused_bias = (t.to(m.conv.c.weight.dtype) for t in m.single_conv(torch.float64))
