@@ -34,10 +34,10 @@ which no storage choice recovers. The Neural Engine may lose more than the inter
 Mac can measure.
 
 Folded weights are rounded to float16 once: the stage is converted from its float32 graph, so coremltools
-folds the batch norms and the token mixers' re-parameterized kernels (scatter `update` of constant values)
-in float32 and casts the results. Measured at 1024² (scale 3): every one of the 83 folded conv weights is
-within one float16 half-ulp of the float64 fold — what the float16 ONNX export now does explicitly
-(`export.float16_stages`), where `.half()` had left them to float16 arithmetic (3–7 half-ulps).
+folds the batch norms and the token mixers' re-parameterized kernels in float32 and casts the results.
+Measured at 1024² (scale 3): every one of the 83 folded conv weights the program uses is within one float16
+half-ulp of the float64 fold — what the float16 ONNX export now does explicitly (`export.float16_stages`),
+where `.half()` had left the folds to float16 arithmetic (3–7 half-ulps).
 
 Sizes: position and RoPE tables are built in the graph from per-axis rows, not stored (coreml_folding).
 

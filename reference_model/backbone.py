@@ -12,6 +12,7 @@ tensor values, so the module traces cleanly to ONNX and Core ML. Batch norms sta
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -66,16 +67,10 @@ class ConvBN(nn.Module):
             return F.conv2d(x, self.fused_weight, self.fused_bias, c.stride, c.padding, c.dilation, c.groups)
         return self.bn(self.c(x))
 
-    def folded(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
-        """Weight and bias of the one conv equal to this conv + batch norm (running statistics), computed
-        in `dtype` (default: the parameters' own)."""
-        bn = self.bn
-        weight, var, gamma, beta, mean = (
-            t if dtype is None else t.to(dtype)
-            for t in (self.c.weight, bn.running_var, bn.weight, bn.bias, bn.running_mean)
-        )
-        gain = gamma * torch.rsqrt(var + bn.eps)
-        return weight * gain[:, None, None, None], beta - mean * gain
+    def folded(self) -> tuple[Tensor, Tensor]:
+        """Weight and bias of the one conv equal to this conv + batch norm (running statistics)."""
+        gain = self.bn.weight * torch.rsqrt(self.bn.running_var + self.bn.eps)
+        return self.c.weight * gain[:, None, None, None], self.bn.bias - self.bn.running_mean * gain
 
 
 class RepDepthwiseMixer(nn.Module):
@@ -105,11 +100,11 @@ class RepDepthwiseMixer(nn.Module):
         # Same summation order as timm, so float rounding matches.
         return self.conv(x) + self.conv1(x) + x
 
-    def single_conv(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+    def single_conv(self) -> tuple[Tensor, Tensor]:
         """RepVGG re-parameterization (eval mode): the kxk branch, plus the 1x1 branch and the identity at
         the kernel's centre. Folded into a constant at export; one conv instead of two and two adds."""
-        weight, bias = self.conv.folded(dtype)
-        weight1, bias1 = self.conv1.folded(dtype)
+        weight, bias = self.conv.folded()
+        weight1, bias1 = self.conv1.folded()
         centre = weight.shape[-1] // 2
         weight = weight.clone()
         weight[:, :, centre, centre] += weight1[:, :, 0, 0] + 1.0
@@ -264,7 +259,9 @@ def fold_constants_(module: nn.Module) -> nn.Module:
     float32, then cast) is."""
     for m in module.modules():
         if isinstance(m, RepDepthwiseMixer) and m.reparameterized:
-            m.fused_weight, m.fused_bias = (t.to(m.conv.c.weight.dtype) for t in m.single_conv(torch.float64))
+            dtype = m.conv.c.weight.dtype
+            m.fused_weight, m.fused_bias = (t.to(dtype) for t in copy.deepcopy(m).double().single_conv())
         elif isinstance(m, ConvBN):
-            m.fused_weight, m.fused_bias = (t.to(m.c.weight.dtype) for t in m.folded(torch.float64))
+            dtype = m.c.weight.dtype
+            m.fused_weight, m.fused_bias = (t.to(dtype) for t in copy.deepcopy(m).double().folded())
     return module

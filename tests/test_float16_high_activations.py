@@ -18,7 +18,7 @@ from edgetam_export.verify import FP16_MIN_COSINE, FP16_MIN_PSNR
 from edgetam_export.weights import export_source_model
 from reference_model import EdgeTamConfig, Stages, synthetic_model
 from reference_model.attention import float16_safe
-from reference_model.backbone import ConvBN, RepDepthwiseMixer, SqueezeExcite, fold_constants_
+from reference_model.backbone import ConvBN, RepDepthwiseMixer, SqueezeExcite
 from runtime.contract import STAGES
 from tests.conftest import SEED, TINY
 
@@ -73,15 +73,17 @@ def test_stages_switch_every_gate():
 
 def _folds_rounded_once(model) -> dict[str, np.ndarray]:
     """Every batch-norm fold and re-parameterized token mixer of the image encoder, computed in float64 from
-    the float32 weights and rounded to float16 once: what a float16 export's conv weights must be."""
-    encoder = fold_constants_(Stages(copy.deepcopy(model)).eval()).image_encoder
+    the float32 weights and rounded to float32 then float16 (what a float16 export's conv weights must be)."""
+    encoder = Stages(copy.deepcopy(model)).eval().image_encoder
     mixers = [m for m in encoder.modules() if isinstance(m, RepDepthwiseMixer)]
     inside = {id(branch) for m in mixers for branch in (m.conv, m.conv1)}  # replaced by their mixer's conv
-    return {
-        name: m.fused_weight.half().numpy()
-        for name, m in encoder.named_modules()
-        if isinstance(m, RepDepthwiseMixer) or (isinstance(m, ConvBN) and id(m) not in inside)
-    }
+    want = {}
+    for name, m in encoder.named_modules():
+        if isinstance(m, RepDepthwiseMixer) or (isinstance(m, ConvBN) and id(m) not in inside):
+            wide = copy.deepcopy(m).double()
+            weight, _ = wide.single_conv() if isinstance(m, RepDepthwiseMixer) else wide.folded()
+            want[name] = weight.detach().float().half().numpy()
+    return want
 
 
 @pytest.fixture(scope="module")
