@@ -12,8 +12,9 @@ What each stage gets (measured at 1024² on synthetic weights; see the README's 
   activations quantized per call on their own range, float32 result), GELU fused to one op (onnx_gelu).
   The stem, depthwise and squeeze-excite convolutions and the FLOAT_POINTWISE 1×1 convolutions stay
   float32 arithmetic, their weights stored float16 (cast back when onnxruntime loads the graph: 6.6 → 5.7 MB
-  at 1024², no cosine or time lost). ×1.34–1.37 faster than the float32 image encoder on a quiet 2-core machine (alternating in one
-  process; ×1.47–1.71 with the machine loaded; the whole tracked frame ×1.30 quiet); vision_feats
+  at 1024², no cosine or time lost). ×1.34–1.37 faster than the float32 image encoder on a quiet 2-core
+  machine (alternating in one process; ×1.47–1.71 with the machine loaded; the whole tracked frame ×1.30
+  quiet); vision_feats
   cosine 0.9916 on frames, 0.9901 on random images (high_res ≥ 0.9994). No calibration: frames and random
   images alike fit the per-call ranges.
   How the exclusions were chosen: quantizing one 1×1 convolution at a time and summing the cosine lost
