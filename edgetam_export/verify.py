@@ -14,7 +14,6 @@ itself is also compared with torch and with the interpreter.
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from collections.abc import Callable
@@ -101,12 +100,20 @@ def verify_onnx(folder: Path, stages: Stages, precision: str = "fp32") -> list[R
 
 
 def fp16_estimate(stages: Stages) -> list[Row]:
-    """The reference stages run in float16 against float32 (what Core ML's default precision changes)."""
-    half = copy.deepcopy(stages).half()
+    """The reference stages run in float16 against float32 (what Core ML's default precision changes),
+    prepared as the float16 exports are: weight folds computed once in float64 (`export.float16_stages`),
+    squeeze-excite gates in float32 (`float16_safe`)."""
+    from reference_model.attention import float16_safe
+
+    from .export import float16_stages
+
+    half = float16_stages(stages)
 
     def run(stage, inputs):
         tensors = {k: torch.from_numpy(v).half() for k, v in inputs.items()}
-        return _outputs(getattr(half, stage), stage, tensors)
+        module = getattr(half, stage)
+        with float16_safe(module):
+            return _outputs(module, stage, tensors)
 
     sizes = model_sizes(stages.cfg.to_dict())
     return compare_stages(
