@@ -16,6 +16,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .onnx_graph import constants
+from .onnx_graph import readers as graph_readers
+
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
 NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}  # where each NCHW axis lands
@@ -35,7 +38,7 @@ def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pix
     graph = model.graph
     ranks = _ranks(model_inferred)
     pixels = _pixels(model_inferred)
-    consts = _constants(graph)
+    consts = constants(graph)
     weights = {t.name: t for t in graph.initializer}
     four_d = {name for name, rank in ranks.items() if rank == 4 and name not in consts}
     nodes: list[onnx.NodeProto] = []
@@ -111,10 +114,7 @@ def _without_round_trips(nodes: list, outputs: set) -> list:
     there the tensor stays NCHW (a 12 MB transpose of the 1024² image saved)."""
     while True:
         producer = {out: n for n in nodes for out in n.output}
-        readers: dict[str, list] = {}
-        for node in nodes:
-            for name in node.input:
-                readers.setdefault(name, []).append(node)
+        readers = graph_readers(nodes)
         for last in nodes:
             if last.op_type != "Transpose" or _perm(last) != TO_NCHW or last.output[0] in outputs:
                 continue
@@ -251,11 +251,3 @@ def _pixels(model: onnx.ModelProto) -> dict[str, int]:
         if len(dims) == 4 and all(d.HasField("dim_value") for d in dims[2:]):
             sizes[info.name] = dims[2].dim_value * dims[3].dim_value
     return sizes
-
-
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    found = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return found

@@ -15,6 +15,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .onnx_graph import drop_unused_initializers, symmetric_int8
+from .onnx_graph import readers as graph_readers
+
 
 def dynamic_int8_matmuls(model: onnx.ModelProto, names: Collection[str]) -> int:
     """Replace the named MatMul nodes (constant 2-D weight as input 1), with the bias Add that follows each,
@@ -22,10 +25,7 @@ def dynamic_int8_matmuls(model: onnx.ModelProto, names: Collection[str]) -> int:
     activations quantized to uint8 on their own range at each call, float32 result. Returns how many."""
     graph = model.graph
     weights = {t.name: t for t in graph.initializer}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = graph_readers(graph.node)
     wanted, replaced, dropped, added = set(names), {}, set(), []
     outputs = {o.name for o in graph.output}
     for node in graph.node:
@@ -34,12 +34,11 @@ def dynamic_int8_matmuls(model: onnx.ModelProto, names: Collection[str]) -> int:
         w = numpy_helper.to_array(weights[node.input[1]])
         if w.ndim != 2:
             continue
-        scale = np.maximum(np.abs(w).max(axis=0), 1e-30) / 127.0
-        q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+        q, scale = symmetric_int8(w, axis=1)  # one scale per output column
         base = node.name
         added += [
             numpy_helper.from_array(q, f"{base}/weight_int8"),
-            numpy_helper.from_array(scale.astype(np.float32), f"{base}/weight_scale"),
+            numpy_helper.from_array(scale, f"{base}/weight_scale"),
             numpy_helper.from_array(np.zeros(len(scale), np.int8), f"{base}/weight_zero"),
         ]
         inputs = [node.input[0], *(a.name for a in added[-3:])]
@@ -60,14 +59,7 @@ def dynamic_int8_matmuls(model: onnx.ModelProto, names: Collection[str]) -> int:
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.extend(added)
-    _drop_unused_initializers(graph)
+    drop_unused_initializers(graph)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     return len(replaced)
-
-
-def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
-    used = {name for node in graph.node for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)

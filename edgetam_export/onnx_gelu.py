@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
+
+from .onnx_graph import constants
+from .onnx_graph import readers as graph_readers
 
 GELU_OPSET = 20  # the first opset with a Gelu operator
 
@@ -19,12 +20,9 @@ def fuse_gelu(model: onnx.ModelProto) -> int:
     """Replace every erf-form GELU by `Gelu` (raising the default-domain opset to GELU_OPSET if needed);
     returns how many. Nodes whose intermediate results are read elsewhere are left alone."""
     graph = model.graph
-    consts = _constants(graph)
+    consts = constants(graph)
     producer = {out: n for n in graph.node for out in n.output}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = graph_readers(graph.node)
     outputs = {o.name for o in graph.output}
 
     def only_reader(name: str) -> onnx.NodeProto | None:
@@ -76,11 +74,3 @@ def fuse_gelu(model: onnx.ModelProto) -> int:
         if opset.domain in ("", "ai.onnx") and opset.version < GELU_OPSET:
             opset.version = GELU_OPSET
     return len(replaced)
-
-
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    found = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return found

@@ -41,6 +41,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
+
+from .onnx_graph import store_initializers, symmetric_int8
 
 FLOAT_STAGES = frozenset({"mask_prompt"})
 # the image encoder's modes (the first is the default; export.INT8_IMAGE_ENCODER_MODES) and their methods
@@ -247,69 +250,41 @@ def dequantized_weights(model: onnx.ModelProto, min_elements: int = MIN_ELEMENTS
     """Store every float32 weight of at least `min_elements` that only Conv/MatMul/Gemm nodes read (as their
     input 1) as int8 with one symmetric scale per output channel, dequantized in the graph; returns how
     many. Gemm weights read transposed (transB) are left alone."""
-    from onnx import numpy_helper
 
-    graph = model.graph
-    readers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
-    for node in graph.node:
-        for index, name in enumerate(node.input):
-            readers.setdefault(name, []).append((node, index))
-    dequantize, kept = [], []
-    for init in graph.initializer:
-        uses = readers.get(init.name, [])
-        axes = {_WEIGHT_AXIS.get(n.op_type) if i == 1 and not _transposed(n) else None for n, i in uses}
-        weight = numpy_helper.to_array(init) if init.data_type == onnx.TensorProto.FLOAT else None
+    def encode(init: onnx.TensorProto, places: list) -> tuple[list, onnx.NodeProto] | None:
+        axes = {_WEIGHT_AXIS.get(n.op_type) if i == 1 and not _transposed(n) else None for n, i in places}
         axis = axes.pop() if len(axes) == 1 else None
-        if weight is None or axis is None or weight.size < min_elements or (axis == 1 and weight.ndim != 2):
-            kept.append(init)
-            continue
-        moved = np.moveaxis(weight, axis, 0).reshape(weight.shape[axis], -1)
-        scale = np.maximum(np.abs(moved).max(axis=1), 1e-30) / 127.0
-        shape = [1] * weight.ndim
-        shape[axis] = -1
-        q = np.clip(np.round(weight / scale.reshape(shape)), -127, 127).astype(np.int8)
+        if init.data_type != onnx.TensorProto.FLOAT or axis is None or np.prod(init.dims) < min_elements:
+            return None
+        weight = numpy_helper.to_array(init)
+        if axis == 1 and weight.ndim != 2:
+            return None
+        q, scale = symmetric_int8(weight, axis)
         names = (f"{init.name}_int8", f"{init.name}_scale", f"{init.name}_zero")
-        kept += [
+        stored = [
             numpy_helper.from_array(q, names[0]),
-            numpy_helper.from_array(scale.astype(np.float32), names[1]),
+            numpy_helper.from_array(scale, names[1]),
             numpy_helper.from_array(np.zeros(len(scale), np.int8), names[2]),
         ]
-        dequantize.append(onnx.helper.make_node("DequantizeLinear", list(names), [init.name], axis=axis))
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = dequantize + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return len(dequantize)
+        return stored, onnx.helper.make_node("DequantizeLinear", list(names), [init.name], axis=axis)
+
+    return store_initializers(model, encode)
 
 
 def float16_stored_weights(model: onnx.ModelProto, min_elements: int = MIN_ELEMENTS) -> int:
     """Store every float32 convolution weight of at least `min_elements` (read only as Conv's input 1) as
     float16, cast back to float32 in the graph; returns how many. onnxruntime folds the casts when it loads
     the graph, so the arithmetic and the speed stay float32's; the file loses half of those bytes."""
-    from onnx import numpy_helper
 
-    graph = model.graph
-    readers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
-    for node in graph.node:
-        for index, name in enumerate(node.input):
-            readers.setdefault(name, []).append((node, index))
-    casts, kept = [], []
-    for init in graph.initializer:
-        uses = readers.get(init.name, [])
-        conv_weight = bool(uses) and all(n.op_type == "Conv" and i == 1 for n, i in uses)
+    def encode(init: onnx.TensorProto, places: list) -> tuple[list, onnx.NodeProto] | None:
+        conv_weight = bool(places) and all(n.op_type == "Conv" and i == 1 for n, i in places)
         if init.data_type != onnx.TensorProto.FLOAT or not conv_weight or np.prod(init.dims) < min_elements:
-            kept.append(init)
-            continue
+            return None
         stored = f"{init.name}_float16"
-        kept.append(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), stored))
-        casts.append(onnx.helper.make_node("Cast", [stored], [init.name], to=onnx.TensorProto.FLOAT))
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = casts + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return len(casts)
+        value = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), stored)
+        return [value], onnx.helper.make_node("Cast", [stored], [init.name], to=onnx.TensorProto.FLOAT)
+
+    return store_initializers(model, encode)
 
 
 def _transposed(node: onnx.NodeProto) -> bool:
