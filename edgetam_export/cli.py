@@ -189,10 +189,9 @@ def verify(folder: Path, checkpoint: Path | None, frames: int) -> None:
     rows += checks.fp16_estimate(stages)
     click.echo(f"{'check':<7} {'stage':<17} {'output':<20} {'max|d|/std':>10} {'cosine':>9} {'PSNR dB':>8}")
     for r in rows:
-        mark = "" if r.passed else "  FAIL"
-        click.echo(f"{r.check:<7} {r.figures}{mark}")
+        click.echo(f"{r.check:<7} {r.figures}{r.mark}")
         if not r.passed:
-            failures.append(f"{r.check} {r.stage}.{r.output}")
+            failures.append(r.failure)
     figures, numeric = None, None
     if "onnx" in manifest["formats"]:
         figures = checks.tracking_iou(folder, model, "onnx", frames)

@@ -55,6 +55,16 @@ class Row:
         """Stage, output and figures in the columns every verify table uses."""
         return f"{self.stage:<17} {self.output:<20} {self.rel_diff:10.2e} {self.cosine:9.6f} {self.psnr:8.1f}"
 
+    @property
+    def mark(self) -> str:
+        """What a table line ends with: nothing, or FAIL below the bar."""
+        return "" if self.passed else "  FAIL"
+
+    @property
+    def failure(self) -> str:
+        """The row's name in verify's closing list of failures."""
+        return f"{self.check} {self.stage}.{self.output}"
+
 
 def _outputs(module, stage: str, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     with torch.no_grad():
@@ -275,8 +285,7 @@ def coreml_report(
         preset = compressed.get(r.stage, "none")
         if preset != "none":
             r.passed = True  # reported, not barred (see the docstring)
-        mark = "" if r.passed else "  FAIL"
-        mark += f"  ({preset} weights: reported)" if preset != "none" else ""
+        mark = r.mark + (f"  ({preset} weights: reported)" if preset != "none" else "")
         lines.append(
             f"  {r.figures}   {est:>23}  "
             f"{seconds.get(r.stage, 0.0):8.1f}{mark}"
@@ -301,8 +310,7 @@ def coreml_report(
             continue
         lines.append(f"{what} (this Mac's Core ML, compute units ALL):")
         for r in rows:
-            mark = "" if r.passed else "  FAIL"
-            lines.append(f"  {r.figures}{mark}")
+            lines.append(f"  {r.figures}{r.mark}")
             if not r.passed:
-                failures.append(f"{r.check} {r.stage}.{r.output}")
+                failures.append(r.failure)
     return lines, failures, measured
