@@ -27,7 +27,7 @@ public struct DeploymentTarget: Sendable, Equatable, CustomStringConvertible {
         let name = recorded ?? "iOS17"
         guard let target = Self.known.first(where: { $0.name == name }) else {
             throw EdgeTAMError.deploymentTarget(
-                required: name, running: "this EdgeTAMKit, which knows "
+                required: name, running: "an EdgeTAMKit that knows "
                     + Self.known.map(\.name).joined(separator: ", "))
         }
         self = target
