@@ -100,18 +100,24 @@ def onnx_markdown(report: dict) -> str:
 
 
 def coreml_presets(
-    image_size: int, presets: list[str], numerics: bool = False, seed: int = 1, target: str = "iOS17"
+    image_size: int,
+    presets: list[str],
+    numerics: bool = False,
+    seed: int = 1,
+    target: str = "iOS17",
+    rounding: str = "fitted",
 ) -> dict:
-    """Every stage converted once (fp16, for deployment `target`) and saved under each preset (a preset, or
+    """Every stage converted (fp16, for deployment `target`) and saved under each preset (a preset, or
     presets and STAGE=PRESET overrides joined by "+", e.g. "palettize6+image_encoder=int8"): bytes, and with
     `numerics` the worst output's max |diff|/std, cosine and PSNR against the float32 torch stage
-    (interpreter, batch 1)."""
+    (interpreter, batch 1). With `rounding` "fitted" each compressed stage is fitted and converted per preset
+    (as an export does); with "nearest" one conversion serves every preset."""
     import torch
 
     from edgetam_export import coreml_compression as cc
     from edgetam_export import to_coreml
     from edgetam_export.examples import example_inputs
-    from edgetam_export.export import size_bytes
+    from edgetam_export.export import _calibration_images, _coreml_module, size_bytes
     from edgetam_export.metrics import cosine, psnr, rel_diff
     from reference_model import EdgeTamConfig, Stages, synthetic_model
     from reference_model.attention import float16_safe
@@ -125,20 +131,27 @@ def coreml_presets(
     if numerics:
         from runtime.mlprogram import Program as program  # noqa: N813 (the interpreter's class)
     out: dict = {p: {} for p in presets}
+    plans = {p: cc.CompressionPlan.parse(tuple(p.split("+")), target=target, rounding=rounding) for p in presets}
+    frames = _calibration_images(None, image_size) if any(p.fitted("image_encoder") for p in plans.values()) else []
+
+    def converted(module):
+        with float16_safe(module):
+            return to_coreml.convert_stage(module, stage, sizes, 8, "fp16", target)
+
     with tempfile.TemporaryDirectory() as scratch:
         for name, stage in STAGES.items():
             module = getattr(stages, name)
-            with float16_safe(module):
-                mlmodel, batch = to_coreml.convert_stage(module, stage, sizes, 8, "fp16", target)
+            plain = converted(module) if any(not p.fitted(name) for p in plans.values()) else None
             inputs = example_inputs(name, {**sizes, "B": 1}, seed=100)
             with torch.no_grad():
                 want = module(*[inputs[n] for n in stage.input_names])
             want = [w.numpy() for w in ((want,) if isinstance(want, torch.Tensor) else want)]
-            for preset in presets:
+            for preset, plan in plans.items():
                 path = Path(scratch) / f"{preset}-{name}.mlpackage"
-                plan = cc.CompressionPlan.parse(tuple(preset.split("+")), target=target)
+                fitted = plan.fitted(name)
+                mlmodel, batch = converted(_coreml_module(stages, name, sizes, plan, frames)) if fitted else plain
                 to_coreml.save_package(mlmodel, stage, sizes, metadata, batch, "fp16", plan, path)
-                row: dict = {"bytes": size_bytes(path)}
+                row: dict = {"bytes": size_bytes(path), "rounding": rounding if fitted else "—"}
                 if program is not None:
                     got = program(path, name).run({k: v.numpy() for k, v in inputs.items()})
                     pairs = [(got[o], w) for o, w in zip(stage.output_names, want)]
@@ -147,10 +160,12 @@ def coreml_presets(
                     row["psnr"] = min(psnr(g, w) for g, w in pairs)
                 out[preset][name] = row
                 print(f"{preset:<11} {name:<17} {json.dumps(row)}", file=sys.stderr)
-    return {"image_size": image_size, "target": target, "presets": out}
+    return {"image_size": image_size, "target": target, "rounding": rounding, "presets": out}
 
 
-def coreml_tracking(image_size: int, presets: list[str], frames: int = 4, seed: int = 1, target: str = "iOS17") -> dict:
+def coreml_tracking(
+    image_size: int, presets: list[str], frames: int = 4, seed: int = 1, target: str = "iOS17", rounding: str = "fitted"
+) -> dict:
     """Each preset exported (Core ML, fp16) and tracked through the ML Program interpreter against the float32
     ONNX export of the same weights: two objects, forward then reverse on a generated clip (verify's
     scenario). IoU of `logits > 0` per frame and object: a stress figure on synthetic weights."""
@@ -168,7 +183,7 @@ def coreml_tracking(image_size: int, presets: list[str], frames: int = 4, seed: 
         reference = tracked_masks(load_backend(reference_folder, "onnx"), frames)
         for preset in presets:
             folder = Path(scratch) / preset
-            plan = CompressionPlan.parse(tuple(preset.split("+")), target=target)
+            plan = CompressionPlan.parse(tuple(preset.split("+")), target=target, rounding=rounding)
             export_all(model, info, folder, ExportOptions(formats=("coreml",), compression=plan))
             out[preset] = iou_figures([tracked_masks(load_backend(folder, "mlprogram"), frames), reference])
             print(f"{preset:<11} tracking {json.dumps(out[preset])}", file=sys.stderr)
@@ -180,8 +195,8 @@ def coreml_markdown(report: dict) -> str:
     stages = list(next(iter(presets.values())))
     main = [s for s in stages if s != "mask_prompt"]
     lines = [
-        f"Core ML fp16 packages at {report['image_size']}², {report.get('target', 'iOS17')}, per preset: MB "
-        "(cosine against float32 torch)",
+        f"Core ML fp16 packages at {report['image_size']}², {report.get('target', 'iOS17')}, "
+        f"{report.get('rounding', 'nearest')} rounding, per preset: MB (cosine against float32 torch)",
         "",
         "| preset | " + " | ".join(main) + " | total (4 stages) MB | lowest cosine | tracking IoU vs fp32 ONNX |",
         "| --- | " + " | ".join("---" for _ in main) + " | --- | --- | --- |",
@@ -212,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     coreml.add_argument("--presets", default="none,int8,palettize8,palettize6,palettize4")
     coreml.add_argument("--numerics", action="store_true")
     coreml.add_argument("--target", default="iOS17", help="Core ML deployment target (iOS17, iOS18)")
+    coreml.add_argument("--rounding", default="fitted", help="weight rounding: fitted (calibrated) or nearest")
     coreml.add_argument("--tracking", type=int, default=0, metavar="FRAMES", help="also track each preset (slow)")
     parser.add_argument("--json", type=Path, help="also write the report as JSON")
     args = parser.parse_args(argv)
@@ -220,9 +236,11 @@ def main(argv: list[str] | None = None) -> None:
         text = onnx_markdown(report)
     else:
         presets = args.presets.split(",")
-        report = coreml_presets(args.image_size, presets, args.numerics, target=args.target)
+        report = coreml_presets(args.image_size, presets, args.numerics, target=args.target, rounding=args.rounding)
         if args.tracking:
-            report["tracking"] = coreml_tracking(args.image_size, presets, args.tracking, target=args.target)
+            report["tracking"] = coreml_tracking(
+                args.image_size, presets, args.tracking, target=args.target, rounding=args.rounding
+            )
         text = coreml_markdown(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

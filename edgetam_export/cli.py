@@ -113,7 +113,20 @@ def info(weights) -> None:
     help="int8 ONNX image encoder: dynamic int8 1×1 convs (fast, cosine ≥ 0.99); weights: int8 weights, float32 "
     "arithmetic; static: calibrated int8 convs (fast, inexact)",
 )
-@click.option("--calibration", type=click.Path(path_type=Path), metavar="VIDEO", help="frames calibrating static int8")
+@click.option(
+    "--compress-rounding",
+    type=click.Choice(["fitted", "nearest"]),
+    default="fitted",
+    show_default=True,
+    help="Core ML --compress: weights fitted to calibration inputs so each layer's outputs move least (GPTQ), "
+    "or each weight rounded to its nearest table entry (data-free, faster export)",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path),
+    metavar="VIDEO",
+    help="frames calibrating static int8 ONNX and fitted Core ML compression (default: a generated clip)",
+)
 @click.option("--image-size", type=int, default=1024, show_default=True, hidden=True)
 def export(
     weights, formats, precision, out, cond_slots, point_slots, onnx_attention, image_size, **compression
@@ -134,7 +147,11 @@ def export(
             point_slots=point_slots,
             onnx_attention=onnx_attention,
             compression=CompressionPlan.parse(
-                compression["compress"], compression["compress_skip_op"], tuple(STAGES), compression["coreml_target"]
+                compression["compress"],
+                compression["compress_skip_op"],
+                tuple(STAGES),
+                compression["coreml_target"],
+                compression["compress_rounding"],
             ),
             coreml_rgb_input=compression["coreml_rgb_input"],
             int8_image_encoder=compression["int8_image_encoder"],

@@ -20,6 +20,11 @@ Choices, per deployment target (coreml_targets):
   starts raised the 8-bit image encoder from cosine 0.978 to 0.991 (256²).
 - Tensors of fewer than MIN_ELEMENTS elements (biases, norms, small convs) stay uncompressed: they weigh
   little and carry much.
+- Rounding (`rounding`, ROUNDINGS): by default the stage's convolution and linear weights are first fitted
+  to calibration inputs on the preset's own grid (`fitted_rounding`: each layer's outputs kept, the rounding
+  error of one input column absorbed by the others), and the table function stores the fitted values exactly
+  (`lut_of`); int8's per-channel scales are re-derived from the fitted weights and land on the same
+  integers. "nearest" rounds every weight to its nearest grid value, without data (the export is faster).
 
 Per stage: a plan gives every stage a preset (a default plus overrides, `none` to leave a stage out) and a
 set of MIL op types whose weights stay uncompressed (e.g. `conv`). The plan is recorded in the manifest
@@ -36,6 +41,9 @@ import numpy as np
 from .coreml_targets import DEFAULT_TARGET, deployment_target
 
 PRESETS = ("none", "int8", "palettize8", "palettize6", "palettize4")
+# How weights are put on a preset's grid: fitted to calibration inputs (fitted_rounding: each layer's outputs
+# kept, not its weights), or each weight to its nearest grid value (data-free, faster to export).
+ROUNDINGS = ("fitted", "nearest")
 # `--compress recommended`: 6-bit tables, except the image encoder, int8 per channel. Measured at 1024² on
 # synthetic weights through the ML Program interpreter: the image encoder loses the most to weight noise
 # (cosine 0.995 as int8, 0.952 at 6 bits: its ~70 convolutions in a row add up the noise of each, the early
@@ -59,8 +67,11 @@ class CompressionPlan:
     stages: dict[str, str] = field(default_factory=dict)  # per-stage overrides
     skip_ops: tuple[str, ...] = ()  # MIL op types (conv, linear, matmul, ...) left uncompressed
     target: str = DEFAULT_TARGET
+    rounding: str = ROUNDINGS[0]
 
     def __post_init__(self) -> None:
+        if self.rounding not in ROUNDINGS:
+            raise CompressionError(f"unknown weight rounding {self.rounding!r}; choose one of {', '.join(ROUNDINGS)}")
         try:
             deployment_target(self.target)
         except ValueError as exc:
@@ -73,7 +84,12 @@ class CompressionPlan:
 
     @classmethod
     def parse(
-        cls, values: tuple[str, ...], skip_ops: tuple[str, ...] = (), stage_names=(), target: str = DEFAULT_TARGET
+        cls,
+        values: tuple[str, ...],
+        skip_ops: tuple[str, ...] = (),
+        stage_names=(),
+        target: str = DEFAULT_TARGET,
+        rounding: str = ROUNDINGS[0],
     ) -> CompressionPlan:
         """From command-line values: PRESET (the default) and STAGE=PRESET (an override), e.g.
         ("palettize6", "image_encoder=int8", "mask_prompt=none"); "recommended" stands for RECOMMENDED."""
@@ -89,10 +105,14 @@ class CompressionPlan:
                 stages[stage] = stage_preset
             else:
                 preset = value
-        return cls(preset, stages, tuple(sorted(set(skip_ops))), target)
+        return cls(preset, stages, tuple(sorted(set(skip_ops))), target, rounding)
 
     def preset_of(self, stage: str) -> str:
         return self.stages.get(stage, self.preset)
+
+    def fitted(self, stage: str) -> bool:
+        """Whether `stage`'s weights are fitted to calibration inputs before they are compressed."""
+        return self.rounding == "fitted" and self.preset_of(stage) != "none"
 
     @property
     def active(self) -> bool:
@@ -104,6 +124,7 @@ class CompressionPlan:
         record: dict = {"preset": preset}
         if preset != "none":
             record.update(describe(preset, self.target))
+            record["rounding"] = self.rounding
             record["skip_ops"] = list(self.skip_ops)
             record["min_elements"] = MIN_ELEMENTS
         return record
@@ -115,6 +136,7 @@ class CompressionPlan:
             "stages": {s: self.preset_of(s) for s in stages},
             "skip_ops": list(self.skip_ops),
             "min_elements": MIN_ELEMENTS,
+            "rounding": self.rounding,
             "palettization": {**granularity(self.target), "table": "k-means (Lloyd, numpy)"},
             "int8": {"mode": "linear_symmetric", "granularity": "per_channel"},
         }
@@ -156,6 +178,17 @@ def kmeans_table(values: np.ndarray, nbits: int, iterations: int = KMEANS_ITERAT
     centroids = min(fits, key=lambda c: _squared_error(ordered, c))
     indices = np.searchsorted((centroids[1:] + centroids[:-1]) / 2, flat)
     return centroids.astype(values.dtype), indices.astype(np.uint8)
+
+
+def lut_of(values: np.ndarray, nbits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(table, indices) for `values`: their own distinct values when there are at most 2^nbits (weights that
+    fitted rounding already put on a table keep it exactly), else `kmeans_table`."""
+    wide = values.astype(np.float64)  # numpy 2.4's unique on float16 arrays returns repeated values
+    distinct = np.unique(wide)
+    if distinct.size > 1 << nbits:
+        return kmeans_table(values, nbits)
+    table = np.concatenate([distinct, np.full((1 << nbits) - distinct.size, distinct[-1])]).astype(values.dtype)
+    return table, np.searchsorted(distinct, wide.ravel()).astype(np.uint8)
 
 
 def _density_start(ordered: np.ndarray, k: int) -> np.ndarray:
@@ -204,7 +237,7 @@ def _config(preset: str, skip_ops: tuple[str, ...], target: str):
         nbits = int(preset.removeprefix("palettize"))
         op = cto.OpPalettizerConfig(
             mode="custom",
-            lut_function=lambda weight: kmeans_table(weight, nbits),
+            lut_function=lambda weight: lut_of(weight, nbits),
             weight_threshold=threshold,
             **granularity(target),
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from reference_model import EdgeTAM, Stages, WeightsInfo
 from reference_model.attention import float16_safe, fused_attention
@@ -51,7 +52,7 @@ class ExportOptions:
     compression: CompressionPlan = CompressionPlan()  # Core ML weight compression (coreml_compression)
     coreml_rgb_input: bool = False  # Core ML: also image_encoder_rgb (a second copy of the encoder's weights)
     int8_image_encoder: str = INT8_IMAGE_ENCODER_MODES[0]  # int8 ONNX image encoder (onnx_int8 describes each)
-    calibration: Path | None = None  # int8 ONNX, static image encoder: video or frame folder calibrating it
+    calibration: Path | None = None  # video or frame folder calibrating static int8 ONNX and fitted Core ML
 
     def __post_init__(self) -> None:
         if self.onnx_attention not in ONNX_ATTENTION:
@@ -63,8 +64,12 @@ class ExportOptions:
                 f"unknown int8 image encoder mode {self.int8_image_encoder!r}; "
                 f"choose one of {', '.join(INT8_IMAGE_ENCODER_MODES)}"
             )
-        if self.calibration is not None and self.int8_image_encoder != "static":
-            raise ExportError("--calibration calibrates static int8 convolutions: add --int8-image-encoder static")
+        if self.calibration is not None and not self._calibrates():
+            raise ExportError(
+                "--calibration calibrates static int8 ONNX convolutions (--precision int8 --int8-image-encoder "
+                "static) or fitted Core ML weight compression (--compress with --compress-rounding fitted): "
+                "add one of them"
+            )
         for fmt in self.formats:
             if self.precision_of(fmt) not in PRECISIONS[fmt]:
                 hint = " (Core ML weights are compressed with --compress int8|palettize8|…)" if fmt == "coreml" else ""
@@ -72,6 +77,10 @@ class ExportOptions:
                     f"precision {self.precision_of(fmt)} is not available for {fmt}: "
                     f"choose one of {', '.join(PRECISIONS[fmt])}{hint}"
                 )
+
+    def _calibrates(self) -> bool:
+        static = "onnx" in self.formats and self.int8_image_encoder == "static"
+        return static or ("coreml" in self.formats and self.compression.fitted("image_encoder"))
 
     def precision_of(self, fmt: str) -> str:
         return (self.precision or {}).get(fmt, DEFAULT_PRECISION[fmt])
@@ -203,6 +212,18 @@ def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, opti
     return section
 
 
+def _coreml_module(stages: Stages, name: str, sizes: dict, plan: CompressionPlan, frames: list) -> nn.Module:
+    """The stage to convert: itself, or with weights fitted to calibration inputs for its compression."""
+    module = getattr(stages, name)
+    if not plan.fitted(name):
+        return module
+    from .coreml_compression import MIN_ELEMENTS
+    from .fitted_rounding import calibration_inputs, fit_weights
+
+    inputs = calibration_inputs(name, sizes, frames)
+    return fit_weights(module, inputs, plan.preset_of(name), MIN_ELEMENTS, plan.skip_ops)
+
+
 def float16_stages(stages: Stages) -> Stages:
     """A float16 copy of `stages` for a float16 ONNX export: whole graphs in float16 (inputs and outputs
     too). Constants derived from the weights are computed first, in float64, then rounded to float16 once:
@@ -244,11 +265,13 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
         "weights": json.dumps(manifest["weights"]),
     }
     plan = options.compression
-    entries = {}
+    fits_frames = "image_encoder" in STAGES and plan.fitted("image_encoder")
+    frames = _calibration_images(options.calibration, sizes["S"]) if fits_frames else []
+    entries, modules = {}, {}
     for name in STAGES:
         start = time.perf_counter()
         path = folder / "coreml" / f"{name}.mlpackage"
-        module = getattr(stages, name)
+        module = modules[name] = _coreml_module(stages, name, fixed, plan, frames)
         with float16_safe(module, enabled=precision == "fp16"):
             export_coreml(module, STAGES[name], fixed, options.max_objects, path, precision, metadata, plan)
         seconds = time.perf_counter() - start
@@ -257,6 +280,8 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
             "batch": package_batch(path),
             "compression": plan.preset_of(name),
         }
+        if plan.fitted(name):
+            entries[name]["fitted_rounding"] = module.report
         progress(name, "coreml", seconds)
     section = {
         "precision": precision,
@@ -265,11 +290,14 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
         "compression": plan.manifest(STAGES),
         "stages": entries,
     }
+    if fits_frames:
+        source = str(options.calibration) if options.calibration else "generated clip (edgetam_export.clip)"
+        section["calibration"] = {"source": source, "frames": len(frames)}
     if options.coreml_rgb_input:  # its own copy of the encoder's weights (Core ML shares weights only from iOS 18)
         start = time.perf_counter()
         image_path = folder / "coreml" / "image_encoder_rgb.mlpackage"
         export_image_encoder_image_input(
-            stages.image_encoder, fixed, image_path, precision, metadata, IMAGENET_MEAN, IMAGENET_STD, plan
+            modules["image_encoder"], fixed, image_path, precision, metadata, IMAGENET_MEAN, IMAGENET_STD, plan
         )
         progress("image_encoder (RGB image input)", "coreml", time.perf_counter() - start)
         section["image_encoder_rgb"] = {"file": str(image_path.relative_to(folder)), "bytes": size_bytes(image_path)}

@@ -34,13 +34,21 @@ def stage_figures(manifest: dict, fmt: str, rows: Sequence) -> list[dict]:
             {
                 "stage": stage,
                 "bytes": entry["bytes"],
-                "compression": entry.get("compression") or (entry.get("quantization") or {}).get("method"),
+                "compression": _weights(entry),
                 "rel_diff": max((r.rel_diff for r in mine), default=None),
                 "cosine": min((r.cosine for r in mine), default=None),
                 "psnr": min((r.psnr for r in mine), default=None),
             }
         )
     return out
+
+
+def _weights(entry: dict) -> str | None:
+    """How a stage stores its weights: a Core ML preset (and "fitted" when fitted rounding placed them) or an
+    ONNX quantization method."""
+    if entry.get("compression"):
+        return entry["compression"] + (", fitted" if "fitted_rounding" in entry else "")
+    return (entry.get("quantization") or {}).get("method")
 
 
 def markdown(manifest: dict, fmt: str, rows: Sequence, tracking: dict | None = None, engine: str = "") -> str:

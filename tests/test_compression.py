@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from onnx import numpy_helper
 
 from edgetam_export import coreml_compression as cc
-from edgetam_export import to_coreml
+from edgetam_export import fitted_rounding, to_coreml
 from edgetam_export.cli import main
 from edgetam_export.examples import TRACE_SIZES, example_inputs
 from edgetam_export.export import ExportOptions, export_all, size_bytes
@@ -131,13 +131,18 @@ def test_plan_parses_overrides_and_names_bad_input():
     assert plan.record("image_encoder") == {
         "preset": "int8",
         **cc.describe("int8"),
+        "rounding": "fitted",
         "skip_ops": ["conv"],
         "min_elements": cc.MIN_ELEMENTS,
     }
     recommended = cc.CompressionPlan.parse(("recommended", "mask_prompt=none"))
     assert recommended.preset == "palettize6" and recommended.stages == {"image_encoder": "int8", "mask_prompt": "none"}
+    assert cc.CompressionPlan.parse(("int8",), rounding="nearest").record("mask_decoder")["rounding"] == "nearest"
+    assert not cc.CompressionPlan.parse(("int8", "mask_prompt=none")).fitted("mask_prompt")
     with pytest.raises(cc.CompressionError, match="palettize5.*choose one of"):
         cc.CompressionPlan.parse(("palettize5",))
+    with pytest.raises(cc.CompressionError, match="rounding 'exact'.*fitted, nearest"):
+        cc.CompressionPlan.parse(("int8",), rounding="exact")
     with pytest.raises(cc.CompressionError, match="unknown stage 'decoder'"):
         cc.CompressionPlan.parse(("decoder=int8",), stage_names=tuple(STAGES))
     runner = CliRunner()
@@ -145,6 +150,9 @@ def test_plan_parses_overrides_and_names_bad_input():
     assert result.exit_code != 0 and "--compress" in result.output
     result = runner.invoke(main, ["export", "--random-init", "--compress", "palettize3", "--out", "x"])
     assert result.exit_code != 0 and "palettize3" in result.output
+    args = ["export", "--random-init", "--format", "coreml", "--calibration", "v.mp4", "--out", "x"]
+    result = runner.invoke(main, args)  # nothing compressed, so nothing to calibrate
+    assert result.exit_code != 0 and "--calibration calibrates" in result.output
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +177,7 @@ def test_coreml_preset_exports_and_loads(preset, converted_memory_encoder, tmp_p
 
     stages, sizes, mlmodel, batch = converted_memory_encoder
     stage = STAGES["memory_encoder"]
-    plan = cc.CompressionPlan(preset)
+    plan = cc.CompressionPlan(preset, rounding="nearest")  # the converted stage's own weights, rounded plainly
     path = tmp_path / f"{preset}.mlpackage"
     to_coreml.save_package(mlmodel, stage, sizes, METADATA, batch, "fp16", plan, path)
     assert to_coreml.check_package(path, stage, sizes) == []
@@ -207,9 +215,9 @@ def test_coreml_preset_exports_and_loads(preset, converted_memory_encoder, tmp_p
 
 
 def test_ios18_target_palettizes_per_channel_group(model_256, tmp_path):
-    """--coreml-target iOS18: the stage converts to the iOS 18 opset, palettization keeps one table per group
-    of GROUP_SIZE output channels, the package records the target and passes the structure check against
-    it (and fails it when it claims iOS 17), and the interpreter runs it."""
+    """--coreml-target iOS18: the stage (fitted, as an export fits it) converts to the iOS 18 opset,
+    palettization keeps one table per group of GROUP_SIZE output channels, the package records the target and
+    passes the structure check against it (and fails it when it claims iOS 17), and the interpreter runs it."""
     import coremltools as ct
 
     from runtime.mlprogram import Program
@@ -218,8 +226,10 @@ def test_ios18_target_palettizes_per_channel_group(model_256, tmp_path):
     stages = Stages(model_256).eval()
     sizes = {**model_sizes(model_256.cfg.to_dict()), **CAPACITIES}
     stage = STAGES["memory_encoder"]
-    with float16_safe(stages.memory_encoder):
-        mlmodel, batch = to_coreml.convert_stage(stages.memory_encoder, stage, sizes, 2, "fp16", "iOS18")
+    calibration = fitted_rounding.calibration_inputs("memory_encoder", sizes, [])
+    fitted = fitted_rounding.fit_weights(stages.memory_encoder, calibration, "palettize6", cc.MIN_ELEMENTS)
+    with float16_safe(fitted):
+        mlmodel, batch = to_coreml.convert_stage(fitted, stage, sizes, 2, "fp16", "iOS18")
     plan = cc.CompressionPlan.parse(("palettize6",), target="iOS18")
     path = tmp_path / "ios18.mlpackage"
     to_coreml.save_package(mlmodel, stage, sizes, METADATA, batch, "fp16", plan, path)
@@ -297,8 +307,13 @@ def test_manifest_records_compression(model_256, tmp_path, monkeypatch):
     assert section["compression"]["stages"] == {"memory_encoder": "palettize4", "mask_prompt": "none"}
     assert section["compression"]["skip_ops"] == ["conv"] and "image_encoder_rgb" not in section
     assert section["stages"]["memory_encoder"]["compression"] == "palettize4"
+    assert section["compression"]["rounding"] == "fitted" and "calibration" not in section  # no image encoder
+    fitted = section["stages"]["memory_encoder"]["fitted_rounding"]
+    assert fitted["layers"] > 0 and "fitted_rounding" not in section["stages"]["mask_prompt"]
+    assert fitted["output_error_vs_nearest"]["median"] < 1  # per layer, on the calibration inputs
     record = cc.package_compression(tmp_path / "out" / section["stages"]["memory_encoder"]["file"])
     assert record["preset"] == "palettize4" and record["nbits"] == 4 and record["skip_ops"] == ["conv"]
+    assert record["rounding"] == "fitted"
     on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert on_disk["formats"]["coreml"]["compression"] == section["compression"]
 

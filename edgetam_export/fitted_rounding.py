@@ -1,0 +1,277 @@
+"""Compressed weights fitted to calibration inputs: rounding that keeps each layer's outputs, not its weights.
+
+Plain compression rounds every weight to its nearest grid value (a palettization table's entry, or a multiple
+of an int8 scale). Fitted rounding (GPTQ: Frantar et al., 2023) rounds a layer's weight one input column at a
+time and spreads each column's rounding error over the columns still to round, weighted by how the layer's
+inputs correlate (the Hessian H = XᵀX of the squared output error, X the layer's inputs on calibration data),
+so that the layer's outputs move least. Layers are fitted in the order the stage runs them, each on the inputs
+that the already-rounded layers before it produce. The grid is the one plain compression uses (one k-means
+table per tensor, or one int8 scale per output channel): the result is a weight tensor whose values all lie on
+that grid, which the Core ML compression then stores exactly (`coreml_compression.lut_of`).
+
+Measured on the synthetic weights (1024², through the ML Program interpreter): see the README's table.
+
+How it reaches the package: `fit_weights` returns the stage wrapped in `FittedWeights`, which runs the stage
+with the fitted tensors in place of the weights of its convolutions and linear layers (intercepted with a torch
+function mode, so weights computed in the forward pass, such as folded batch norms or composed 1×1 convs, are
+replaced too). Traced, the fitted tensors are constants of the graph.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from reference_model.backbone import fold_constants_
+
+DAMPING = 0.01  # of H's mean diagonal, added to its diagonal: calibration data never spans every direction
+MAX_ROWS = 65536  # calibration rows per layer (positions × images); neighbouring positions repeat each other
+LAYERS = {F.conv2d: "conv", F.linear: "linear"}  # the torch functions fitted, by their Core ML op type
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One call of a convolution or linear layer: its kind, weight and (for a convolution) geometry."""
+
+    kind: str
+    weight: torch.Tensor
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+
+    @classmethod
+    def of(cls, func, args: tuple, kwargs: dict) -> _Layer:
+        if LAYERS[func] == "linear":
+            return cls("linear", args[1])
+        geometry = dict(zip(("stride", "padding", "dilation", "groups"), args[3:]))
+        geometry.update({k: v for k, v in kwargs.items() if k in ("stride", "padding", "dilation", "groups")})
+        pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
+        return cls(
+            "conv",
+            args[1],
+            pair(geometry.get("stride", 1)),
+            pair(geometry.get("padding", 0)),
+            pair(geometry.get("dilation", 1)),
+            int(geometry.get("groups", 1)),
+        )
+
+    def columns(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer's inputs as its weight's columns see them: [groups, rows, columns per group]."""
+        if self.kind == "linear":
+            return x.reshape(1, -1, x.shape[-1])
+        if isinstance(self.padding, str):
+            raise ValueError(f"fitted rounding needs numeric conv padding, not {self.padding!r}")
+        patches = F.unfold(x, self.weight.shape[2:], self.dilation, self.padding, self.stride)  # [B, C·k·k, L]
+        b, ck, positions = patches.shape
+        g = self.groups
+        return patches.reshape(b, g, ck // g, positions).permute(1, 0, 3, 2).reshape(g, b * positions, ck // g)
+
+    def rows(self) -> torch.Tensor:
+        """The weight as [groups, output channels per group, columns per group]."""
+        return self.weight.reshape(self.groups, self.weight.shape[0] // self.groups, -1)
+
+
+class Grid:
+    """The values a weight may take: `nearest` maps values [groups, rows(, columns)] to grid values. `pinned`
+    (rows' shape, boolean) marks weights that must keep their value: compensation leaves them alone."""
+
+    def __init__(
+        self, nearest: Callable[[torch.Tensor], torch.Tensor], describe: str, pinned: torch.Tensor | None = None
+    ) -> None:
+        self.nearest = nearest
+        self.describe = describe
+        self.pinned = pinned
+
+
+def palette_grid(weight: torch.Tensor, nbits: int) -> Grid:
+    """One k-means table of 2^nbits values for the whole tensor (the table plain palettization fits)."""
+    from .coreml_compression import kmeans_table
+
+    table = torch.from_numpy(kmeans_table(weight.detach().double().numpy(), nbits)[0])
+    cuts = (table[1:] + table[:-1]) / 2
+    return Grid(lambda v: table[torch.searchsorted(cuts, v.contiguous())], f"{1 << nbits}-entry table")
+
+
+def int8_grid(rows: torch.Tensor) -> Grid:
+    """Symmetric int8 with one scale per output channel (max |w| / 127), as linear quantization sets it.
+
+    Each row's largest weight is pinned at ±127 steps: Core ML's compression derives the scale again from the
+    fitted row's largest value, and only a row that still reaches 127 steps keeps its scale and integers."""
+    scale = rows.abs().amax(dim=2).clamp_min(1e-30) / 127  # [groups, rows]
+    pinned = torch.nn.functional.one_hot(rows.abs().argmax(dim=2), rows.shape[2]).bool()
+
+    def nearest(v: torch.Tensor) -> torch.Tensor:
+        s = scale.reshape(scale.shape + (1,) * (v.dim() - 2))
+        return (v / s).round().clamp(-127, 127) * s
+
+    return Grid(nearest, "int8, a scale per output channel", pinned)
+
+
+def grid_for(preset: str, layer: _Layer) -> Grid:
+    if preset == "int8":
+        return int8_grid(layer.rows().double())
+    return palette_grid(layer.weight, int(preset.removeprefix("palettize")))
+
+
+def round_with_compensation(rows: torch.Tensor, hessian: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """GPTQ rounding of rows [G, R, D] (float64) with H [G, D, D]: every value ends on the grid.
+
+    Columns are rounded in order of decreasing H diagonal (the inputs with most energy first, whose errors the
+    others can then absorb); each column's error, scaled by the inverse Hessian's Cholesky factor, is
+    subtracted from the columns not yet rounded."""
+    g, r, d = rows.shape
+    work = rows.clone()
+    diag = torch.diagonal(hessian, dim1=1, dim2=2)
+    dead = diag <= 0  # inputs that never vary: their weights cannot matter, round them plainly
+    h = hessian.clone()
+    h[dead.unsqueeze(2).expand_as(h) & dead.unsqueeze(1).expand_as(h)] = 0
+    h += DAMPING * diag.clamp_min(0).mean(-1).clamp_min(1e-12)[:, None, None] * torch.eye(d, dtype=h.dtype)
+    h[torch.diag_embed(dead)] = 1.0
+    order = torch.argsort(torch.diagonal(h, dim1=1, dim2=2), dim=-1, descending=True)
+    work = torch.gather(work, 2, order[:, None, :].expand_as(work))
+    pinned = None if grid.pinned is None else torch.gather(grid.pinned, 2, order[:, None, :].expand_as(work))
+    kept = None if pinned is None else work[pinned]
+    h = torch.gather(torch.gather(h, 1, order[:, :, None].expand_as(h)), 2, order[:, None, :].expand_as(h))
+    factor = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    rounded = torch.empty_like(work)
+    for j in range(d):
+        column = work[:, :, j]
+        rounded[:, :, j] = grid.nearest(column)
+        error = (column - rounded[:, :, j]) / factor[:, j, j][:, None]
+        work[:, :, j + 1 :] -= error[:, :, None] * factor[:, None, j, j + 1 :]
+        if pinned is not None:
+            work[pinned] = kept
+    return torch.gather(rounded, 2, torch.argsort(order, dim=-1)[:, None, :].expand_as(rounded))
+
+
+class _Replacing(TorchFunctionMode):
+    """Runs convolutions and linear layers with replaced weights; `fit`, when given, makes the replacement of
+    a layer met for the first time from its input."""
+
+    def __init__(self, names: dict[int, str], fitted: dict[str, torch.Tensor], fit=None) -> None:
+        super().__init__()
+        self.names, self.fitted, self.fit, self.calls = names, fitted, fit, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in LAYERS:
+            # A module's own tensor is named (shared wherever it is used); a weight computed in the forward
+            # pass (a folded or composed one) is known by the call's position in the stage.
+            key = self.names.get(id(args[1]), f"call {self.calls}")
+            self.calls += 1
+            if self.fit is not None and key not in self.fitted:
+                replacement = self.fit(_Layer.of(func, args, kwargs), args[0])
+                if replacement is not None:
+                    self.fitted[key] = replacement
+            if key in self.fitted:
+                args = (args[0], self.fitted[key].to(args[1].dtype), *args[2:])
+        return func(*args, **kwargs)
+
+
+class FittedWeights(nn.Module):
+    """A stage that runs with fitted weights in place of its layers' own (same inputs and outputs)."""
+
+    def __init__(self, module: nn.Module, fitted: dict[str, torch.Tensor], report: dict) -> None:
+        super().__init__()
+        self.module = module
+        self.fitted = fitted
+        self.report = report  # what was fitted, for the manifest
+
+    def forward(self, *inputs: torch.Tensor):
+        with _Replacing(_tensor_names(self.module), self.fitted):
+            return self.module(*inputs)
+
+
+def _tensor_names(module: nn.Module) -> dict[int, str]:
+    tensors = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+    return {id(t): name for name, t in tensors.items()}
+
+
+def _hessian(layer: _Layer, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """H = XᵀX [groups, D, D] over at most MAX_ROWS rows of the layer's input columns, drawn at random. A
+    convolution's columns are unfolded one example at a time (all at once, a depthwise 7×7 over 256 channels
+    at 64² for 8 objects would be 1.6 GB)."""
+    items = [x] if layer.kind == "linear" else list(x.split(1))
+    budget = max(1, MAX_ROWS // len(items))
+    hessian = None
+    for item in items:
+        columns = layer.columns(item)
+        if columns.shape[1] > budget:
+            columns = columns[:, torch.randperm(columns.shape[1], generator=generator)[:budget]]
+        columns = columns.double()
+        part = columns.transpose(1, 2) @ columns
+        hessian = part if hessian is None else hessian + part
+    return hessian
+
+
+@torch.no_grad()
+def fit_weights(
+    module: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    preset: str,
+    min_elements: int,
+    skip_ops: tuple[str, ...] = (),
+) -> FittedWeights:
+    """`module` (a stage; not modified) with the weights of its convolutions and linear layers of at least
+    `min_elements` elements rounded to `preset`'s grid (int8 or paletteN) by fitted rounding, calibrated on
+    one run of `inputs` (batch the calibration examples along the inputs' first axis). Layers whose Core ML
+    op type (conv, linear) is in `skip_ops` keep their weights, as compression leaves them."""
+    if preset == "none":
+        raise ValueError("fitted rounding needs a compression preset (int8 or palettize*), not none")
+    module = fold_constants_(copy.deepcopy(module).eval())  # the weights the graph will hold, folded once
+    generator = torch.Generator().manual_seed(0)
+    report = {"layers": 0, "weights": 0, "output_error_ratio": []}
+
+    def fit(layer: _Layer, x: torch.Tensor) -> torch.Tensor | None:
+        if layer.weight.numel() < min_elements or layer.kind in skip_ops:
+            return None
+        rows = layer.rows().double()
+        hessian = _hessian(layer, x, generator)
+        rounded = round_with_compensation(rows, hessian, grid_for(preset, layer))
+        plain = grid_for(preset, layer).nearest(rows)
+        report["layers"] += 1
+        report["weights"] += layer.weight.numel()
+        ratio = _output_error(rounded - rows, hessian) / _output_error(plain - rows, hessian)
+        report["output_error_ratio"].append(ratio)
+        return rounded.reshape(layer.weight.shape).to(layer.weight.dtype)
+
+    fitted: dict[str, torch.Tensor] = {}
+    with _Replacing(_tensor_names(module), fitted, fit):
+        module(*inputs)
+    ratios = np.asarray(report.pop("output_error_ratio") or [1.0])
+    report["output_error_vs_nearest"] = {"median": float(np.median(ratios)), "max": float(ratios.max())}
+    return FittedWeights(module, fitted, report).eval()
+
+
+def _output_error(delta: torch.Tensor, hessian: torch.Tensor) -> float:
+    """Σ over calibration rows of the squared output change that a weight change `delta` [G, R, D] makes."""
+    return float(torch.einsum("grd,gde,gre->", delta, hessian, delta).clamp_min(1e-300))
+
+
+CALIBRATION_BATCH = 8  # objects per calibration run of the stages after the image encoder
+CALIBRATION_SEED = 1000  # example inputs unlike verify's (seeds 100, 101)
+RANDOM_IMAGES = 2  # the image encoder: noise images beside the frames (the inputs verify judges with)
+
+
+def calibration_inputs(stage: str, sizes: dict[str, int], frames: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
+    """One batched run of `stage`'s inputs to fit on: for the image encoder, `frames` (preprocessed [1, 3, S, S]
+    each) and RANDOM_IMAGES noise images; for the other stages, CALIBRATION_BATCH objects of example inputs."""
+    from runtime.contract import STAGES
+
+    from .examples import example_inputs
+
+    if stage == "image_encoder":
+        noise = [
+            example_inputs(stage, {**sizes, "B": 1}, seed=CALIBRATION_SEED + i)["image"] for i in range(RANDOM_IMAGES)
+        ]
+        return (torch.cat([torch.from_numpy(np.asarray(f, dtype=np.float32)) for f in frames] + noise),)
+    example = example_inputs(stage, {**sizes, "B": CALIBRATION_BATCH}, seed=CALIBRATION_SEED)
+    return tuple(example[name] for name in STAGES[stage].input_names)
