@@ -263,9 +263,9 @@ def test_ios18_target_palettizes_per_channel_group(model_256, tmp_path):
 
 def test_compressed_export_verifies_and_tracks(tiny_model, tiny_stages, tiny_coreml_exports, tmp_path):
     """A whole compressed Core ML export (the recommended preset: the image encoder int8, the rest 6-bit
-    tables) passes the structure check, reports every stage's figures through the interpreter, and tracks a
-    clip through the `mlprogram` backend beside the float32 ONNX export (IoU reported: a stress figure; with
-    the same pixels recommended measured min 0.20, mean 0.77 over 4 frames at 256²). Every other preset is
+    tables, fitted rounding) passes the structure check, reports every stage's figures through the
+    interpreter, and tracks a clip through the `mlprogram` backend beside the float32 ONNX export (IoU
+    reported: a stress figure; measured min 0.936, mean 0.971 over 3 frames at 256²). Every other preset is
     exported and measured stage by stage above; the iOS 18 target in its own test."""
     from edgetam_export import verify
 
@@ -275,15 +275,17 @@ def test_compressed_export_verifies_and_tracks(tiny_model, tiny_stages, tiny_cor
         tiny_model, WeightsInfo("synthetic", seed=SEED), folder, ExportOptions(formats=("coreml",), compression=plan)
     )
     section = manifest["formats"]["coreml"]
-    assert section["deployment_target"] == "iOS17"
+    assert section["deployment_target"] == "iOS17" and section["compression"]["rounding"] == "fitted"
+    assert section["calibration"] == {"source": "generated clip (edgetam_export.clip)", "frames": 4}
+    assert all(section["stages"][s]["fitted_rounding"]["layers"] > 0 for s in STAGES if s != "mask_prompt")
     assert section["compression"]["stages"] == {name: plan.preset_of(name) for name in STAGES}
     assert verify.verify_coreml_structure(folder, manifest) == []
     rows = verify.verify_coreml_measured(folder, tiny_stages)
     assert {r.stage for r in rows} == set(STAGES)
     for r in rows:
         print(f"recommended {r.stage:17} {r.output:20} cosine {r.cosine:.5f} PSNR {r.psnr:.1f}")
-    # A floor under the figures measured at 256² (lowest 0.9960, vision_feats): a wrong table or scale falls
-    # far below it.
+    # A floor under the figures measured at 256² (lowest 0.9954, object_score_logits: two scalars; the rest
+    # ≥ 0.9987): a wrong table or scale falls far below it.
     assert min(r.cosine for r in rows) >= 0.99
     from runtime.backends import load_backend
 
