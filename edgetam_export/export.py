@@ -217,11 +217,12 @@ def _coreml_module(stages: Stages, name: str, sizes: dict, plan: CompressionPlan
     module = getattr(stages, name)
     if not plan.fitted(name):
         return module
-    from .coreml_compression import MIN_ELEMENTS
+    from .coreml_compression import MIN_ELEMENTS, granularity
     from .fitted_rounding import calibration_inputs, fit_weights
 
     inputs = calibration_inputs(name, sizes, frames)
-    return fit_weights(module, inputs, plan.preset_of(name), MIN_ELEMENTS, plan.skip_ops)
+    group_size = granularity(plan.target).get("group_size")
+    return fit_weights(module, inputs, plan.preset_of(name), MIN_ELEMENTS, plan.skip_ops, group_size)
 
 
 def float16_stages(stages: Stages) -> Stages:

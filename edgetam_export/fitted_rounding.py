@@ -91,13 +91,22 @@ class Grid:
         self.pinned = pinned
 
 
-def palette_grid(weight: torch.Tensor, nbits: int) -> Grid:
-    """One k-means table of 2^nbits values for the whole tensor (the table plain palettization fits)."""
+def palette_grid(weight: torch.Tensor, nbits: int, group_size: int | None = None) -> Grid:
+    """k-means tables of 2^nbits values, as plain palettization fits them: one for the whole tensor, or with
+    `group_size` one per group of that many output channels (iOS 18's per_grouped_channel)."""
     from .coreml_compression import kmeans_table
 
-    table = torch.from_numpy(kmeans_table(weight.detach().double().numpy(), nbits)[0])
-    cuts = (table[1:] + table[:-1]) / 2
-    return Grid(lambda v: table[torch.searchsorted(cuts, v.contiguous())], f"{1 << nbits}-entry table")
+    flat = weight.detach().double().reshape(weight.shape[0], -1)
+    size = group_size or flat.shape[0]
+    tables = [torch.from_numpy(kmeans_table(flat[i : i + size].numpy(), nbits)[0]) for i in range(0, len(flat), size)]
+    per_channel = torch.stack(tables).repeat_interleave(size, dim=0)[: len(flat)]  # [output channels, 2^nbits]
+    cuts = (per_channel[:, 1:] + per_channel[:, :-1]) / 2
+
+    def nearest(v: torch.Tensor) -> torch.Tensor:  # v [groups, rows(, columns)]: rows run over output channels
+        by_channel = v.reshape(len(flat), -1).contiguous()
+        return torch.gather(per_channel, 1, torch.searchsorted(cuts, by_channel)).reshape(v.shape)
+
+    return Grid(nearest, f"{1 << nbits}-entry tables per {size} output channels")
 
 
 def int8_grid(rows: torch.Tensor) -> Grid:
@@ -115,10 +124,12 @@ def int8_grid(rows: torch.Tensor) -> Grid:
     return Grid(nearest, "int8, a scale per output channel", pinned)
 
 
-def grid_for(preset: str, layer: _Layer) -> Grid:
+def grid_for(preset: str, layer: _Layer, group_size: int | None = None) -> Grid:
+    """The grid `preset` puts `layer`'s weight on (palettization tables per `group_size` output channels, or
+    per tensor)."""
     if preset == "int8":
         return int8_grid(layer.rows().double())
-    return palette_grid(layer.weight, int(preset.removeprefix("palettize")))
+    return palette_grid(layer.weight, int(preset.removeprefix("palettize")), group_size)
 
 
 def round_with_compensation(rows: torch.Tensor, hessian: torch.Tensor, grid: Grid) -> torch.Tensor:
@@ -168,7 +179,7 @@ class _Replacing(TorchFunctionMode):
             key = self.names.get(id(args[1]), f"call {self.calls}")
             self.calls += 1
             if self.fit is not None and key not in self.fitted:
-                replacement = self.fit(_Layer.of(func, args, kwargs), args[0])
+                replacement = self.fit(key, _Layer.of(func, args, kwargs), args[0])
                 if replacement is not None:
                     self.fitted[key] = replacement
             if key in self.fitted:
@@ -219,24 +230,28 @@ def fit_weights(
     preset: str,
     min_elements: int,
     skip_ops: tuple[str, ...] = (),
+    group_size: int | None = None,
 ) -> FittedWeights:
     """`module` (a stage; not modified) with the weights of its convolutions and linear layers of at least
     `min_elements` elements rounded to `preset`'s grid (int8 or paletteN) by fitted rounding, calibrated on
     one run of `inputs` (batch the calibration examples along the inputs' first axis). Layers whose Core ML
-    op type (conv, linear) is in `skip_ops` keep their weights, as compression leaves them."""
+    op type (conv, linear) is in `skip_ops` keep their weights, as compression leaves them. `group_size`: one
+    palettization table per that many output channels (iOS 18), else one per tensor."""
     if preset == "none":
         raise ValueError("fitted rounding needs a compression preset (int8 or palettize*), not none")
     module = fold_constants_(copy.deepcopy(module).eval())  # the weights the graph will hold, folded once
     generator = torch.Generator().manual_seed(0)
     report = {"layers": 0, "weights": 0, "output_error_ratio": []}
+    folded = _input_free_layers(module, inputs)
 
-    def fit(layer: _Layer, x: torch.Tensor) -> torch.Tensor | None:
-        if layer.weight.numel() < min_elements or layer.kind in skip_ops:
+    def fit(key: str, layer: _Layer, x: torch.Tensor) -> torch.Tensor | None:
+        if layer.weight.numel() < min_elements or layer.kind in skip_ops or key in folded:
             return None
         rows = layer.rows().double()
         hessian = _hessian(layer, x, generator)
-        rounded = round_with_compensation(rows, hessian, grid_for(preset, layer))
-        plain = grid_for(preset, layer).nearest(rows)
+        grid = grid_for(preset, layer, group_size)
+        rounded = round_with_compensation(rows, hessian, grid)
+        plain = grid.nearest(rows)
         report["layers"] += 1
         report["weights"] += layer.weight.numel()
         ratio = _output_error(rounded - rows, hessian) / _output_error(plain - rows, hessian)
@@ -249,6 +264,25 @@ def fit_weights(
     ratios = np.asarray(report.pop("output_error_ratio") or [1.0])
     report["output_error_vs_nearest"] = {"median": float(np.median(ratios)), "max": float(ratios.max())}
     return FittedWeights(module, fitted, report).eval()
+
+
+def _input_free_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> set[str]:
+    """The layers whose input is made from the stage's own tensors alone (the perceiver's queries, from its
+    latents): the converter folds such a layer and its input into one constant, so the weight never reaches
+    the package, and fitting it would round the folded constant twice. Found by which layer inputs carry a
+    gradient from the stage's inputs (one example of each; `module` is a private copy)."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    probe = tuple(t[:1].detach().clone().requires_grad_(t.is_floating_point()) for t in inputs)
+    found: set[str] = set()
+
+    def note(key: str, layer: _Layer, x: torch.Tensor) -> None:
+        if not x.requires_grad:
+            found.add(key)
+
+    with torch.enable_grad(), _Replacing(_tensor_names(module), {}, note):
+        module(*probe)
+    return found
 
 
 def _output_error(delta: torch.Tensor, hessian: torch.Tensor) -> float:
