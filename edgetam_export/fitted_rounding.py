@@ -5,9 +5,10 @@ of an int8 scale). Fitted rounding (GPTQ: Frantar et al., 2023) rounds a layer's
 time and spreads each column's rounding error over the columns still to round, weighted by how the layer's
 inputs correlate (the Hessian H = XᵀX of the squared output error, X the layer's inputs on calibration data),
 so that the layer's outputs move least. Layers are fitted in the order the stage runs them, each on the inputs
-that the already-rounded layers before it produce. The grid is the one plain compression uses (one k-means
-table per tensor, or one int8 scale per output channel): the result is a weight tensor whose values all lie on
-that grid, which the Core ML compression then stores exactly (`coreml_compression.lut_of`).
+that the already-rounded layers before it produce. The grid is the one plain compression uses (a k-means
+table per tensor, or per group of output channels at iOS 18, or an int8 scale per output channel): the result
+is a weight tensor whose values all lie on that grid, which the Core ML compression then stores exactly
+(`coreml_compression.lut_of`).
 
 Measured on the synthetic weights (1024², through the ML Program interpreter): see the README's table.
 
