@@ -117,7 +117,7 @@ def coreml_presets(
     from edgetam_export import coreml_compression as cc
     from edgetam_export import to_coreml
     from edgetam_export.examples import example_inputs
-    from edgetam_export.export import _calibration_images, _coreml_module, size_bytes
+    from edgetam_export.export import calibration_frames, coreml_stage_module, size_bytes
     from edgetam_export.metrics import cosine, psnr, rel_diff
     from reference_model import EdgeTamConfig, Stages, synthetic_model
     from reference_model.attention import float16_safe
@@ -132,7 +132,7 @@ def coreml_presets(
         from runtime.mlprogram import Program as program  # noqa: N813 (the interpreter's class)
     out: dict = {p: {} for p in presets}
     plans = {p: cc.CompressionPlan.parse(tuple(p.split("+")), target=target, rounding=rounding) for p in presets}
-    frames = _calibration_images(None, image_size) if any(p.fitted("image_encoder") for p in plans.values()) else []
+    frames = calibration_frames(None, image_size) if any(p.fitted("image_encoder") for p in plans.values()) else []
 
     def converted(module):
         with float16_safe(module):
@@ -149,7 +149,7 @@ def coreml_presets(
             for preset, plan in plans.items():
                 path = Path(scratch) / f"{preset}-{name}.mlpackage"
                 fitted = plan.fitted(name)
-                mlmodel, batch = converted(_coreml_module(stages, name, sizes, plan, frames)) if fitted else plain
+                mlmodel, batch = converted(coreml_stage_module(stages, name, sizes, plan, frames)) if fitted else plain
                 to_coreml.save_package(mlmodel, stage, sizes, metadata, batch, "fp16", plan, path)
                 row: dict = {"bytes": size_bytes(path), "rounding": rounding if fitted else "—"}
                 if program is not None:

@@ -171,7 +171,7 @@ def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, opti
         stages = float16_stages(stages)
     dtype = torch.float16 if precision == "fp16" else torch.float32
     static = precision == "int8" and options.int8_image_encoder == "static"
-    calibration = _calibration_images(options.calibration, sizes["S"]) if static else None
+    calibration = calibration_frames(options.calibration, sizes["S"]) if static else None
     entries = {}
     for name, spec in STAGES.items():
         start = time.perf_counter()
@@ -212,7 +212,7 @@ def _export_onnx(stages: Stages, sizes: dict, folder: Path, precision: str, opti
     return section
 
 
-def _coreml_module(stages: Stages, name: str, sizes: dict, plan: CompressionPlan, frames: list) -> nn.Module:
+def coreml_stage_module(stages: Stages, name: str, sizes: dict, plan: CompressionPlan, frames: list) -> nn.Module:
     """The stage to convert: itself, or with weights fitted to calibration inputs for its compression."""
     module = getattr(stages, name)
     if not plan.fitted(name):
@@ -236,8 +236,9 @@ def float16_stages(stages: Stages) -> Stages:
     return fold_constants_(copy.deepcopy(stages)).half()
 
 
-def _calibration_images(video: Path | None, image_size: int) -> list:
-    """Frames calibrating the int8 image encoder: the user's video, or the toolkit's generated clip."""
+def calibration_frames(video: Path | None, image_size: int) -> list:
+    """Frames calibrating the image encoder (static int8 ONNX, fitted Core ML compression): the user's video,
+    or the toolkit's generated clip."""
     from runtime.errors import InputError
 
     from .clip import synthetic_clip
@@ -267,12 +268,12 @@ def _export_coreml(model, stages, sizes, folder, precision, manifest, options, p
     }
     plan = options.compression
     fits_frames = "image_encoder" in STAGES and plan.fitted("image_encoder")
-    frames = _calibration_images(options.calibration, sizes["S"]) if fits_frames else []
+    frames = calibration_frames(options.calibration, sizes["S"]) if fits_frames else []
     entries, modules = {}, {}
     for name in STAGES:
         start = time.perf_counter()
         path = folder / "coreml" / f"{name}.mlpackage"
-        module = modules[name] = _coreml_module(stages, name, fixed, plan, frames)
+        module = modules[name] = coreml_stage_module(stages, name, fixed, plan, frames)
         with float16_safe(module, enabled=precision == "fp16"):
             export_coreml(module, STAGES[name], fixed, options.max_objects, path, precision, metadata, plan)
         seconds = time.perf_counter() - start

@@ -84,11 +84,8 @@ class Grid:
     """The values a weight may take: `nearest` maps values [groups, rows(, columns)] to grid values. `pinned`
     (rows' shape, boolean) marks weights that must keep their value: compensation leaves them alone."""
 
-    def __init__(
-        self, nearest: Callable[[torch.Tensor], torch.Tensor], describe: str, pinned: torch.Tensor | None = None
-    ) -> None:
+    def __init__(self, nearest: Callable[[torch.Tensor], torch.Tensor], pinned: torch.Tensor | None = None) -> None:
         self.nearest = nearest
-        self.describe = describe
         self.pinned = pinned
 
 
@@ -107,7 +104,7 @@ def palette_grid(weight: torch.Tensor, nbits: int, group_size: int | None = None
         by_channel = v.reshape(len(flat), -1).contiguous()
         return torch.gather(per_channel, 1, torch.searchsorted(cuts, by_channel)).reshape(v.shape)
 
-    return Grid(nearest, f"{1 << nbits}-entry tables per {size} output channels")
+    return Grid(nearest)
 
 
 def int8_grid(rows: torch.Tensor) -> Grid:
@@ -122,7 +119,7 @@ def int8_grid(rows: torch.Tensor) -> Grid:
         s = scale.reshape(scale.shape + (1,) * (v.dim() - 2))
         return (v / s).round().clamp(-127, 127) * s
 
-    return Grid(nearest, "int8, a scale per output channel", pinned)
+    return Grid(nearest, pinned)
 
 
 def grid_for(preset: str, layer: _Layer, group_size: int | None = None) -> Grid:
@@ -139,8 +136,7 @@ def round_with_compensation(rows: torch.Tensor, hessian: torch.Tensor, grid: Gri
     Columns are rounded in order of decreasing H diagonal (the inputs with most energy first, whose errors the
     others can then absorb); each column's error, scaled by the inverse Hessian's Cholesky factor, is
     subtracted from the columns not yet rounded."""
-    g, r, d = rows.shape
-    work = rows.clone()
+    d = rows.shape[2]
     diag = torch.diagonal(hessian, dim1=1, dim2=2)
     dead = diag <= 0  # inputs that never vary: their weights cannot matter, round them plainly
     h = hessian.clone()
@@ -148,7 +144,7 @@ def round_with_compensation(rows: torch.Tensor, hessian: torch.Tensor, grid: Gri
     h += DAMPING * diag.clamp_min(0).mean(-1).clamp_min(1e-12)[:, None, None] * torch.eye(d, dtype=h.dtype)
     h[torch.diag_embed(dead)] = 1.0
     order = torch.argsort(torch.diagonal(h, dim1=1, dim2=2), dim=-1, descending=True)
-    work = torch.gather(work, 2, order[:, None, :].expand_as(work))
+    work = torch.gather(rows, 2, order[:, None, :].expand_as(rows))  # a copy, rounded in place
     pinned = None if grid.pinned is None else torch.gather(grid.pinned, 2, order[:, None, :].expand_as(work))
     kept = None if pinned is None else work[pinned]
     h = torch.gather(torch.gather(h, 1, order[:, :, None].expand_as(h)), 2, order[:, None, :].expand_as(h))
@@ -196,9 +192,10 @@ class FittedWeights(nn.Module):
         self.module = module
         self.fitted = fitted
         self.report = report  # what was fitted, for the manifest
+        self.names = _tensor_names(module)  # the module's tensors are the same objects at every call
 
     def forward(self, *inputs: torch.Tensor):
-        with _Replacing(_tensor_names(self.module), self.fitted):
+        with _Replacing(self.names, self.fitted):
             return self.module(*inputs)
 
 
