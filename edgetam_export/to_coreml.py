@@ -298,7 +298,7 @@ def export_coreml(
     """
     plan = plan or CompressionPlan()
     mlmodel, batch = convert_stage(module, stage, sizes, max_objects, precision, plan.target)
-    save_package(mlmodel, stage, sizes, metadata, batch, precision, plan or CompressionPlan(), path)
+    save_package(mlmodel, stage, sizes, metadata, batch, precision, plan, path)
 
 
 def save_package(mlmodel, stage: Stage, sizes, metadata, batch: dict, precision: str, plan: CompressionPlan, path):
