@@ -5,6 +5,10 @@ Presets (what a weight tensor becomes; activations and arithmetic keep the expor
 - `int8`: linear 8-bit weights, symmetric, one scale per output channel (`constexpr_affine_dequantize`).
 - `palettize8`, `palettize6`, `palettize4`: every weight tensor an index into a table of 2^n values
   (`constexpr_lut_to_dense`), the table fitted by 1-D k-means.
+- `mixed`: tables of 4, 6 or 8 bits (MIXED_BITS), one per tensor, each layer's size chosen from measured
+  sensitivity for the fewest bytes that keep each stage's cosine ≥ 0.999 on calibration inputs
+  (mixed_bits); needs fitted rounding. Weights outside the chosen layers (constants folded by the converter)
+  get 8-bit k-means tables.
 
 Choices, per deployment target (coreml_targets):
 - iOS 17: one table per tensor (the iOS 17 palettization op takes one).
@@ -40,15 +44,17 @@ import numpy as np
 
 from .coreml_targets import DEFAULT_TARGET, deployment_target
 
-PRESETS = ("none", "int8", "palettize8", "palettize6", "palettize4")
+PRESETS = ("none", "int8", "palettize8", "palettize6", "palettize4", "mixed")
+MIXED_BITS = (4, 6, 8)  # the `mixed` preset's table sizes (Core ML's 1- and 2-bit tables cost too much here)
 # How weights are put on a preset's grid: fitted to calibration inputs (fitted_rounding: each layer's outputs
 # kept, not its weights), or each weight to its nearest grid value (data-free, faster to export).
 ROUNDINGS = ("fitted", "nearest")
-# `--compress recommended`: 6-bit tables, except the image encoder, int8 per channel. Measured at 1024² on
-# synthetic weights through the ML Program interpreter, fitted rounding: the image encoder loses the most to
-# weight noise (cosine 0.99905 as int8, 0.988 at 6 bits: its ~70 convolutions in a row add up the noise of
-# each), the other stages keep ≥ 0.99892 at 6 bits. 12.75 MB for the four main stages, against 29.67.
-RECOMMENDED = ("palettize6", "image_encoder=int8")
+# `--compress recommended`: tables sized per layer (mixed: each stage's cosine ≥ 0.999 for the fewest bytes),
+# except the image encoder, int8 per channel. Measured at 1024² on synthetic weights through the ML Program
+# interpreter: the image encoder's ~70 convolutions in a row add up every layer's noise, and even 8-bit tables
+# leave it at 0.99858 (int8: 0.99905); the other stages keep ≥ 0.99951 under mixed, in fewer bytes than 6-bit
+# tables (which left the memory encoder at 0.99892). 12.39 MB for the four main stages, against 29.67.
+RECOMMENDED = ("mixed", "image_encoder=int8")
 MIN_ELEMENTS = 2048  # weight tensors with fewer elements stay uncompressed
 GROUP_SIZE = 16  # output channels sharing one palettization table at iOS 18
 KMEANS_ITERATIONS = 1000  # an iteration costs microseconds; Lloyd creeps for 2^8 clusters
@@ -80,6 +86,11 @@ class CompressionPlan:
             if preset not in PRESETS:
                 raise CompressionError(
                     f"unknown compression preset {preset!r} for {name}; choose one of {', '.join(PRESETS)}"
+                )
+            if preset == "mixed" and self.rounding != "fitted":
+                raise CompressionError(
+                    f"--compress mixed ({name}) chooses each layer's bits from its fitted rounding; "
+                    "use --compress-rounding fitted"
                 )
 
     @classmethod
@@ -153,6 +164,8 @@ def describe(preset: str, target: str = DEFAULT_TARGET) -> dict:
     """The method of a preset at a deployment target, as recorded."""
     if preset == "int8":
         return {"method": "linear_quantize_weights", "dtype": "int8", "mode": "linear_symmetric"}
+    if preset == "mixed":  # one table per tensor: grouped tables would each need the tensor's size
+        return {"method": "palettize_weights", "nbits": list(MIXED_BITS), "granularity": "per_tensor"}
     if preset.startswith("palettize"):
         nbits = int(preset.removeprefix("palettize"))
         return {"method": "palettize_weights", "nbits": nbits, **granularity(target)}
@@ -189,6 +202,13 @@ def lut_of(values: np.ndarray, nbits: int) -> tuple[np.ndarray, np.ndarray]:
         return kmeans_table(values, nbits)
     table = np.concatenate([distinct, np.full((1 << nbits) - distinct.size, distinct[-1])]).astype(values.dtype)
     return table, np.searchsorted(distinct, wide.ravel()).astype(np.uint8)
+
+
+def table_bits(values: np.ndarray) -> int:
+    """The `mixed` preset's table size for a tensor: the smallest of MIXED_BITS that holds its distinct
+    values (fitted rounding put them on a table of that size), else the largest (k-means)."""
+    distinct = np.unique(values.astype(np.float64)).size  # float64: see lut_of
+    return next((b for b in MIXED_BITS if distinct <= 1 << b), MIXED_BITS[-1])
 
 
 def _density_start(ordered: np.ndarray, k: int) -> np.ndarray:
@@ -232,6 +252,10 @@ def _config(preset: str, skip_ops: tuple[str, ...], target: str):
     if preset == "int8":
         op = cto.OpLinearQuantizerConfig(
             mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=threshold
+        )
+    elif preset == "mixed":
+        op = cto.OpPalettizerConfig(
+            mode="custom", lut_function=lambda weight: lut_of(weight, table_bits(weight)), weight_threshold=threshold
         )
     else:
         nbits = int(preset.removeprefix("palettize"))

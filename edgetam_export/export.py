@@ -218,11 +218,19 @@ def coreml_stage_module(stages: Stages, name: str, sizes: dict, plan: Compressio
     if not plan.fitted(name):
         return module
     from .coreml_compression import MIN_ELEMENTS, granularity
-    from .fitted_rounding import calibration_inputs, fit_weights
+    from .fitted_rounding import calibration_inputs, fit_weights, probe_inputs
 
     inputs = calibration_inputs(name, sizes, frames)
+    preset = plan.preset_of(name)
+    if preset == "mixed":
+        from .mixed_bits import choose_bits
+
+        bits, chosen = choose_bits(module, inputs, probe_inputs(name, sizes), MIN_ELEMENTS, plan.skip_ops)
+        fitted = fit_weights(module, inputs, preset, MIN_ELEMENTS, plan.skip_ops, bits=bits)
+        fitted.report["mixed_bits"] = chosen
+        return fitted
     group_size = granularity(plan.target).get("group_size")
-    return fit_weights(module, inputs, plan.preset_of(name), MIN_ELEMENTS, plan.skip_ops, group_size)
+    return fit_weights(module, inputs, preset, MIN_ELEMENTS, plan.skip_ops, group_size)
 
 
 def float16_stages(stages: Stages) -> Stages:

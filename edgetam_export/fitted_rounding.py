@@ -38,7 +38,7 @@ LAYERS = {F.conv2d: "conv", F.linear: "linear"}  # the torch functions fitted, b
 
 
 @dataclass(frozen=True)
-class _Layer:
+class Layer:
     """One call of a convolution or linear layer: its kind, weight and (for a convolution) geometry."""
 
     kind: str
@@ -49,7 +49,7 @@ class _Layer:
     groups: int = 1
 
     @classmethod
-    def of(cls, func, args: tuple, kwargs: dict) -> _Layer:
+    def of(cls, func, args: tuple, kwargs: dict) -> Layer:
         if LAYERS[func] == "linear":
             return cls("linear", args[1])
         geometry = dict(zip(("stride", "padding", "dilation", "groups"), args[3:]))
@@ -122,7 +122,7 @@ def int8_grid(rows: torch.Tensor) -> Grid:
     return Grid(nearest, pinned)
 
 
-def grid_for(preset: str, layer: _Layer, group_size: int | None = None) -> Grid:
+def grid_for(preset: str, layer: Layer, group_size: int | None = None) -> Grid:
     """The grid `preset` puts `layer`'s weight on (palettization tables per `group_size` output channels, or
     per tensor)."""
     if preset == "int8":
@@ -160,7 +160,7 @@ def round_with_compensation(rows: torch.Tensor, hessian: torch.Tensor, grid: Gri
     return torch.gather(rounded, 2, torch.argsort(order, dim=-1)[:, None, :].expand_as(rounded))
 
 
-class _Replacing(TorchFunctionMode):
+class ReplacedWeights(TorchFunctionMode):
     """Runs convolutions and linear layers with replaced weights; `fit`, when given, makes the replacement of
     a layer met for the first time from its input."""
 
@@ -176,7 +176,7 @@ class _Replacing(TorchFunctionMode):
             key = self.names.get(id(args[1]), f"call {self.calls}")
             self.calls += 1
             if self.fit is not None and key not in self.fitted:
-                replacement = self.fit(key, _Layer.of(func, args, kwargs), args[0])
+                replacement = self.fit(key, Layer.of(func, args, kwargs), args[0])
                 if replacement is not None:
                     self.fitted[key] = replacement
             if key in self.fitted:
@@ -192,19 +192,19 @@ class FittedWeights(nn.Module):
         self.module = module
         self.fitted = fitted
         self.report = report  # what was fitted, for the manifest
-        self.names = _tensor_names(module)  # the module's tensors are the same objects at every call
+        self.names = tensor_names(module)  # the module's tensors are the same objects at every call
 
     def forward(self, *inputs: torch.Tensor):
-        with _Replacing(self.names, self.fitted):
+        with ReplacedWeights(self.names, self.fitted):
             return self.module(*inputs)
 
 
-def _tensor_names(module: nn.Module) -> dict[int, str]:
+def tensor_names(module: nn.Module) -> dict[int, str]:
     tensors = {**dict(module.named_parameters()), **dict(module.named_buffers())}
     return {id(t): name for name, t in tensors.items()}
 
 
-def _hessian(layer: _Layer, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def input_hessian(layer: Layer, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """H = XᵀX [groups, D, D] over at most MAX_ROWS rows of the layer's input columns, drawn at random. A
     convolution's columns are unfolded one example at a time (all at once, a depthwise 7×7 over 256 channels
     at 64² for 8 objects would be 1.6 GB)."""
@@ -221,6 +221,12 @@ def _hessian(layer: _Layer, x: torch.Tensor, generator: torch.Generator) -> torc
     return hessian
 
 
+def eligible(key: str, layer: Layer, min_elements: int, skip_ops: tuple[str, ...], folded: set[str]) -> bool:
+    """Whether a layer's weight is compressed, so fitted: large enough, of an op type not skipped, and not
+    folded into a constant by the converter (`input_free_layers`)."""
+    return layer.weight.numel() >= min_elements and layer.kind not in skip_ops and key not in folded
+
+
 @torch.no_grad()
 def fit_weights(
     module: nn.Module,
@@ -229,42 +235,45 @@ def fit_weights(
     min_elements: int,
     skip_ops: tuple[str, ...] = (),
     group_size: int | None = None,
+    bits: dict[str, int] | None = None,
 ) -> FittedWeights:
     """`module` (a stage; not modified) with the weights of its convolutions and linear layers of at least
     `min_elements` elements rounded to `preset`'s grid (int8 or paletteN) by fitted rounding, calibrated on
     one run of `inputs` (batch the calibration examples along the inputs' first axis). Layers whose Core ML
     op type (conv, linear) is in `skip_ops` keep their weights, as compression leaves them. `group_size`: one
-    palettization table per that many output channels (iOS 18), else one per tensor."""
+    palettization table per that many output channels (iOS 18), else one per tensor. Preset "mixed": each
+    layer's table has `bits[layer]` bits (mixed_bits.choose_bits), one per tensor."""
     if preset == "none":
         raise ValueError("fitted rounding needs a compression preset (int8 or palettize*), not none")
+    if (preset == "mixed") != (bits is not None):
+        raise ValueError("bit widths per layer go with the mixed preset, and only with it")
     module = fold_constants_(copy.deepcopy(module).eval())  # the weights the graph will hold, folded once
     generator = torch.Generator().manual_seed(0)
-    report = {"layers": 0, "weights": 0, "output_error_ratio": []}
-    folded = _input_free_layers(module, inputs)
+    report: dict = {"layers": 0, "weights": 0, "output_error_ratio": []}
+    folded = input_free_layers(module, inputs)
 
-    def fit(key: str, layer: _Layer, x: torch.Tensor) -> torch.Tensor | None:
-        if layer.weight.numel() < min_elements or layer.kind in skip_ops or key in folded:
+    def fit(key: str, layer: Layer, x: torch.Tensor) -> torch.Tensor | None:
+        if not eligible(key, layer, min_elements, skip_ops, folded):
             return None
         rows = layer.rows().double()
-        hessian = _hessian(layer, x, generator)
-        grid = grid_for(preset, layer, group_size)
+        hessian = input_hessian(layer, x, generator)
+        grid = palette_grid(layer.weight, bits[key]) if bits is not None else grid_for(preset, layer, group_size)
         rounded = round_with_compensation(rows, hessian, grid)
-        plain = grid.nearest(rows)
         report["layers"] += 1
         report["weights"] += layer.weight.numel()
-        ratio = _output_error(rounded - rows, hessian) / _output_error(plain - rows, hessian)
+        ratio = output_error(rounded - rows, hessian) / output_error(grid.nearest(rows) - rows, hessian)
         report["output_error_ratio"].append(ratio)
         return rounded.reshape(layer.weight.shape).to(layer.weight.dtype)
 
     fitted: dict[str, torch.Tensor] = {}
-    with _Replacing(_tensor_names(module), fitted, fit):
+    with ReplacedWeights(tensor_names(module), fitted, fit):
         module(*inputs)
     ratios = np.asarray(report.pop("output_error_ratio") or [1.0])
     report["output_error_vs_nearest"] = {"median": float(np.median(ratios)), "max": float(ratios.max())}
     return FittedWeights(module, fitted, report).eval()
 
 
-def _input_free_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> set[str]:
+def input_free_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> set[str]:
     """The layers whose input is made from the stage's own tensors alone (the perceiver's queries, from its
     latents): the converter folds such a layer and its input into one constant, so the weight never reaches
     the package, and fitting it would round the folded constant twice. Found by which layer inputs carry a
@@ -274,16 +283,16 @@ def _input_free_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> s
     probe = tuple(t[:1].detach().clone().requires_grad_(t.is_floating_point()) for t in inputs)
     found: set[str] = set()
 
-    def note(key: str, layer: _Layer, x: torch.Tensor) -> None:
+    def note(key: str, layer: Layer, x: torch.Tensor) -> None:
         if not x.requires_grad:
             found.add(key)
 
-    with torch.enable_grad(), _Replacing(_tensor_names(module), {}, note):
+    with torch.enable_grad(), ReplacedWeights(tensor_names(module), {}, note):
         module(*probe)
     return found
 
 
-def _output_error(delta: torch.Tensor, hessian: torch.Tensor) -> float:
+def output_error(delta: torch.Tensor, hessian: torch.Tensor) -> float:
     """Σ over calibration rows of the squared output change that a weight change `delta` [G, R, D] makes."""
     return float(torch.einsum("grd,gde,gre->", delta, hessian, delta).clamp_min(1e-300))
 
@@ -307,3 +316,20 @@ def calibration_inputs(stage: str, sizes: dict[str, int], frames: list[np.ndarra
         return (torch.cat([torch.from_numpy(np.asarray(f, dtype=np.float32)) for f in frames] + noise),)
     example = example_inputs(stage, {**sizes, "B": CALIBRATION_BATCH}, seed=CALIBRATION_SEED)
     return tuple(example[name] for name in STAGES[stage].input_names)
+
+
+def probe_inputs(stage: str, sizes: dict[str, int]) -> list[tuple[torch.Tensor, ...]]:
+    """Examples the fit never sees, for runs repeated once per layer (mixed_bits): for the image encoder
+    RANDOM_IMAGES more noise images, each alone; for the other stages one run of CALIBRATION_BATCH other
+    objects (they are cheap; the masks' errors vary from object to object). Fitted rounding follows its
+    calibration rows closely where they are few (the mask decoder's token layers), so losses measured on
+    them would flatter it."""
+    from runtime.contract import STAGES
+
+    from .examples import example_inputs
+
+    seed = CALIBRATION_SEED + RANDOM_IMAGES  # past the calibration's noise images
+    if stage == "image_encoder":
+        return [(example_inputs(stage, {**sizes, "B": 1}, seed=seed + i)["image"],) for i in range(RANDOM_IMAGES)]
+    example = example_inputs(stage, {**sizes, "B": CALIBRATION_BATCH}, seed=seed)
+    return [tuple(example[name] for name in STAGES[stage].input_names)]

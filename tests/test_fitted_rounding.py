@@ -62,7 +62,7 @@ def _nearest(module: _Layers, preset: str) -> fr.FittedWeights:
         }
         rounded = {}
         for key, weight in weights.items():
-            layer = fr._Layer("conv" if weight.dim() == 4 else "linear", weight)
+            layer = fr.Layer("conv" if weight.dim() == 4 else "linear", weight)
             rounded[key] = fr.grid_for(preset, layer).nearest(layer.rows().double()).reshape(weight.shape).float()
     return fr.FittedWeights(module, rounded, {})
 
@@ -152,3 +152,4 @@ def test_fitted_image_encoder_package_is_stored_exactly_and_beats_nearest(tiny_s
         figures[rounding] = cosine(got, want)
     print(f"image encoder 256², palettize6, vision_feats cosine: {figures}")
     assert figures["fitted"] > figures["nearest"] + 0.01
+
