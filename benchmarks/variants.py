@@ -110,8 +110,8 @@ def coreml_presets(
     """Every stage converted (fp16, for deployment `target`) and saved under each preset (a preset, or
     presets and STAGE=PRESET overrides joined by "+", e.g. "palettize6+image_encoder=int8"): bytes, and with
     `numerics` the worst output's max |diff|/std, cosine and PSNR against the float32 torch stage
-    (interpreter, batch 1). With `rounding` "fitted" each compressed stage is fitted and converted per preset
-    (as an export does); with "nearest" one conversion serves every preset."""
+    (interpreter, batch 1). With `rounding` "fitted" each compressed stage is fitted and converted once per
+    preset it gets (as an export does); with "nearest" one conversion serves every preset."""
     import torch
 
     from edgetam_export import coreml_compression as cc
@@ -141,7 +141,8 @@ def coreml_presets(
     with tempfile.TemporaryDirectory() as scratch:
         for name, stage in STAGES.items():
             module = getattr(stages, name)
-            plain = converted(module) if any(not p.fitted(name) for p in plans.values()) else None
+            # one conversion per distinct weight set: unfitted stages share one, fitted ones one per stage preset
+            conversions: dict[str | None, tuple] = {}
             inputs = example_inputs(name, {**sizes, "B": 1}, seed=100)
             with torch.no_grad():
                 want = module(*[inputs[n] for n in stage.input_names])
@@ -149,7 +150,10 @@ def coreml_presets(
             for preset, plan in plans.items():
                 path = Path(scratch) / f"{preset}-{name}.mlpackage"
                 fitted = plan.fitted(name)
-                mlmodel, batch = converted(coreml_stage_module(stages, name, sizes, plan, frames)) if fitted else plain
+                key = plan.preset_of(name) if fitted else None
+                if key not in conversions:
+                    conversions[key] = converted(coreml_stage_module(stages, name, sizes, plan, frames))
+                mlmodel, batch = conversions[key]
                 to_coreml.save_package(mlmodel, stage, sizes, metadata, batch, "fp16", plan, path)
                 row: dict = {"bytes": size_bytes(path), "rounding": rounding if fitted else "—"}
                 if program is not None:

@@ -305,17 +305,10 @@ RANDOM_IMAGES = 2  # the image encoder: noise images beside the frames (the inpu
 def calibration_inputs(stage: str, sizes: dict[str, int], frames: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
     """One batched run of `stage`'s inputs to fit on: for the image encoder, `frames` (preprocessed [1, 3, S, S]
     each) and RANDOM_IMAGES noise images; for the other stages, CALIBRATION_BATCH objects of example inputs."""
-    from runtime.contract import STAGES
-
-    from .examples import example_inputs
-
     if stage == "image_encoder":
-        noise = [
-            example_inputs(stage, {**sizes, "B": 1}, seed=CALIBRATION_SEED + i)["image"] for i in range(RANDOM_IMAGES)
-        ]
+        noise = [image for (image,) in _examples(stage, sizes, CALIBRATION_SEED)]
         return (torch.cat([torch.from_numpy(np.asarray(f, dtype=np.float32)) for f in frames] + noise),)
-    example = example_inputs(stage, {**sizes, "B": CALIBRATION_BATCH}, seed=CALIBRATION_SEED)
-    return tuple(example[name] for name in STAGES[stage].input_names)
+    return _examples(stage, sizes, CALIBRATION_SEED)[0]
 
 
 def probe_inputs(stage: str, sizes: dict[str, int]) -> list[tuple[torch.Tensor, ...]]:
@@ -324,12 +317,19 @@ def probe_inputs(stage: str, sizes: dict[str, int]) -> list[tuple[torch.Tensor, 
     objects (they are cheap; the masks' errors vary from object to object). Fitted rounding follows its
     calibration rows closely where they are few (the mask decoder's token layers), so losses measured on
     them would flatter it."""
+    return _examples(stage, sizes, CALIBRATION_SEED + RANDOM_IMAGES)  # seeds past the calibration's
+
+
+def _examples(stage: str, sizes: dict[str, int], seed: int) -> list[tuple[torch.Tensor, ...]]:
+    """Example inputs from `seed` on, in the stage's input order: RANDOM_IMAGES single images for the image
+    encoder (seeds seed, seed + 1, …), one batch of CALIBRATION_BATCH objects for the other stages."""
     from runtime.contract import STAGES
 
     from .examples import example_inputs
 
-    seed = CALIBRATION_SEED + RANDOM_IMAGES  # past the calibration's noise images
+    names = STAGES[stage].input_names
     if stage == "image_encoder":
-        return [(example_inputs(stage, {**sizes, "B": 1}, seed=seed + i)["image"],) for i in range(RANDOM_IMAGES)]
-    example = example_inputs(stage, {**sizes, "B": CALIBRATION_BATCH}, seed=seed)
-    return [tuple(example[name] for name in STAGES[stage].input_names)]
+        runs = [example_inputs(stage, {**sizes, "B": 1}, seed=seed + i) for i in range(RANDOM_IMAGES)]
+    else:
+        runs = [example_inputs(stage, {**sizes, "B": CALIBRATION_BATCH}, seed=seed)]
+    return [tuple(run[name] for name in names) for run in runs]
