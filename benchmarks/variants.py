@@ -134,9 +134,10 @@ def coreml_presets(
     plans = {p: cc.CompressionPlan.parse(tuple(p.split("+")), target=target, rounding=rounding) for p in presets}
     frames = calibration_frames(None, image_size) if any(p.fitted("image_encoder") for p in plans.values()) else []
 
-    def converted(module):
+    def converted(module) -> tuple:
         with float16_safe(module):
-            return to_coreml.convert_stage(module, stage, sizes, 8, "fp16", target)
+            mlmodel, batch = to_coreml.convert_stage(module, stage, sizes, 8, "fp16", target)
+        return mlmodel, batch, to_coreml.layer_choices(module)
 
     with tempfile.TemporaryDirectory() as scratch:
         for name, stage in STAGES.items():
@@ -153,8 +154,8 @@ def coreml_presets(
                 key = plan.preset_of(name) if fitted else None
                 if key not in conversions:
                     conversions[key] = converted(coreml_stage_module(stages, name, sizes, plan, frames))
-                mlmodel, batch = conversions[key]
-                to_coreml.save_package(mlmodel, stage, sizes, metadata, batch, "fp16", plan, path)
+                mlmodel, batch, layers = conversions[key]
+                to_coreml.save_package(mlmodel, stage, sizes, metadata, batch, "fp16", plan, path, layers)
                 row: dict = {"bytes": size_bytes(path), "rounding": rounding if fitted else "—"}
                 if program is not None:
                     got = program(path, name).run({k: v.numpy() for k, v in inputs.items()})

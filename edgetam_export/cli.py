@@ -88,8 +88,8 @@ def info(weights) -> None:
     "--compress",
     multiple=True,
     metavar="PRESET|STAGE=PRESET",
-    help="Core ML weights: none|int8|palettize8|palettize6|palettize4|mixed (4/6/8-bit tables per layer, chosen to "
-    "keep each stage's cosine ≥ 0.999)|recommended (mixed, image encoder int8); STAGE=PRESET overrides one stage "
+    help="Core ML weights: none|int8|palettize8|palettize6|palettize4|mixed (each layer a 4/6/8-bit table, int8 or "
+    "float16, chosen to keep each stage's cosine ≥ 0.999)|recommended (mixed); STAGE=PRESET overrides one stage "
     "(repeatable)",
 )
 @click.option("--compress-skip-op", multiple=True, metavar="OP", help="Core ML: MIL op type left uncompressed (conv…)")

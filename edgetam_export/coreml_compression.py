@@ -5,10 +5,11 @@ Presets (what a weight tensor becomes; activations and arithmetic keep the expor
 - `int8`: linear 8-bit weights, symmetric, one scale per output channel (`constexpr_affine_dequantize`).
 - `palettize8`, `palettize6`, `palettize4`: every weight tensor an index into a table of 2^n values
   (`constexpr_lut_to_dense`), the table fitted by 1-D k-means.
-- `mixed`: tables of 4, 6 or 8 bits (MIXED_BITS), one per tensor, each layer's size chosen from measured
-  sensitivity for the fewest bytes that keep each stage's cosine ≥ 0.999 on calibration inputs
-  (mixed_bits); needs fitted rounding. Weights outside the chosen layers (constants folded by the converter)
-  get 8-bit k-means tables.
+- `mixed`: each layer one of MIXED_CHOICES (a table of 4, 6 or 8 bits per tensor, int8 per channel, or
+  float16), chosen from measured sensitivity for the fewest bytes that keep each stage's cosine ≥ 0.999
+  (mixed_precision); needs fitted rounding. The chosen layers' constants are found in the converted program by
+  their values (`_constants_by_value`), not by names across the torch and MIL graphs. Weights outside the
+  chosen layers (constants folded by the converter) get 8-bit k-means tables.
 
 Choices, per deployment target (coreml_targets):
 - iOS 17: one table per tensor (the iOS 17 palettization op takes one).
@@ -38,6 +39,7 @@ and in each package's `edgetam.compression` metadata.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,16 +47,15 @@ import numpy as np
 from .coreml_targets import DEFAULT_TARGET, deployment_target
 
 PRESETS = ("none", "int8", "palettize8", "palettize6", "palettize4", "mixed")
-MIXED_BITS = (4, 6, 8)  # the `mixed` preset's table sizes (Core ML's 1- and 2-bit tables cost too much here)
+# What a layer's weights may become under `mixed` (Core ML's 1- and 2-bit tables cost too much here)
+MIXED_CHOICES = ("palettize4", "palettize6", "palettize8", "int8", "none")
+MIXED_BITS = (4, 6, 8)  # their table sizes
 # How weights are put on a preset's grid: fitted to calibration inputs (fitted_rounding: each layer's outputs
 # kept, not its weights), or each weight to its nearest grid value (data-free, faster to export).
 ROUNDINGS = ("fitted", "nearest")
-# `--compress recommended`: tables sized per layer (mixed: each stage's cosine ≥ 0.999 for the fewest bytes),
-# except the image encoder, int8 per channel. Measured at 1024² on synthetic weights through the ML Program
-# interpreter: the image encoder's ~70 convolutions in a row add up every layer's noise, and even 8-bit tables
-# leave it at 0.99858 (int8: 0.99905); the other stages keep ≥ 0.99951 under mixed, in fewer bytes than 6-bit
-# tables (which left the memory encoder at 0.99892). 12.39 MB for the four main stages, against 29.67.
-RECOMMENDED = ("mixed", "image_encoder=int8")
+# `--compress recommended`: each layer's storage chosen per stage (mixed: every stage's cosine ≥ 0.999 for the
+# fewest bytes; measured in the README's table).
+RECOMMENDED = ("mixed",)
 MIN_ELEMENTS = 2048  # weight tensors with fewer elements stay uncompressed
 GROUP_SIZE = 16  # output channels sharing one palettization table at iOS 18
 KMEANS_ITERATIONS = 1000  # an iteration costs microseconds; Lloyd creeps for 2^8 clusters
@@ -165,7 +166,11 @@ def describe(preset: str, target: str = DEFAULT_TARGET) -> dict:
     if preset == "int8":
         return {"method": "linear_quantize_weights", "dtype": "int8", "mode": "linear_symmetric"}
     if preset == "mixed":  # one table per tensor: grouped tables would each need the tensor's size
-        return {"method": "palettize_weights", "nbits": list(MIXED_BITS), "granularity": "per_tensor"}
+        return {
+            "method": "palettize_weights, linear_quantize_weights",
+            "choices": list(MIXED_CHOICES),
+            "granularity": "per_tensor",
+        }
     if preset.startswith("palettize"):
         nbits = int(preset.removeprefix("palettize"))
         return {"method": "palettize_weights", "nbits": nbits, **granularity(target)}
@@ -202,6 +207,18 @@ def lut_of(values: np.ndarray, nbits: int) -> tuple[np.ndarray, np.ndarray]:
         return kmeans_table(values, nbits)
     table = np.concatenate([distinct, np.full((1 << nbits) - distinct.size, distinct[-1])]).astype(values.dtype)
     return table, np.searchsorted(distinct, wide.ravel()).astype(np.uint8)
+
+
+def stored_bytes(preset: str, elements: int, channels: int) -> float:
+    """The bytes a weight of `elements` values and `channels` output channels takes in a package under a
+    per-tensor `preset` (indices and a float16 table; int8 values, a float16 scale and an int8 zero point per
+    channel; float16 values)."""
+    if preset == "none":
+        return 2.0 * elements
+    if preset == "int8":
+        return elements + 3.0 * channels
+    nbits = int(preset.removeprefix("palettize"))
+    return elements * nbits / 8 + (2 << nbits)
 
 
 def table_bits(values: np.ndarray) -> int:
@@ -244,44 +261,120 @@ def _run_means(prefix: np.ndarray, starts: np.ndarray, ends: np.ndarray, ordered
     return np.where(counts > 0, (prefix[ends] - prefix[starts]) / np.maximum(counts, 1), fallback)
 
 
-def _config(preset: str, skip_ops: tuple[str, ...], target: str):
+THRESHOLD = MIN_ELEMENTS - 1  # coremltools compresses tensors with more elements than its threshold
+
+
+def _int8_op():
+    import coremltools.optimize.coreml as cto
+
+    return cto.OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=THRESHOLD
+    )
+
+
+def _config(preset: str, skip_ops: tuple[str, ...], target: str, kept: tuple[str, ...] = ()):
+    """The coremltools config of `preset`; `kept`: names of constants it leaves alone."""
     import coremltools.optimize.coreml as cto
 
     skipped = {op: None for op in skip_ops}
-    threshold = MIN_ELEMENTS - 1  # coremltools compresses tensors with more elements than its threshold
     if preset == "int8":
-        op = cto.OpLinearQuantizerConfig(
-            mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=threshold
-        )
+        op = _int8_op()
     elif preset == "mixed":
         op = cto.OpPalettizerConfig(
-            mode="custom", lut_function=lambda weight: lut_of(weight, table_bits(weight)), weight_threshold=threshold
+            mode="custom", lut_function=lambda weight: lut_of(weight, table_bits(weight)), weight_threshold=THRESHOLD
         )
     else:
         nbits = int(preset.removeprefix("palettize"))
         op = cto.OpPalettizerConfig(
             mode="custom",
             lut_function=lambda weight: lut_of(weight, nbits),
-            weight_threshold=threshold,
+            weight_threshold=THRESHOLD,
             **granularity(target),
         )
-    return cto.OptimizationConfig(global_config=op, op_type_configs=skipped)
+    return cto.OptimizationConfig(global_config=op, op_type_configs=skipped, op_name_configs=dict.fromkeys(kept))
 
 
-def compress_model(mlmodel, preset: str, skip_ops: tuple[str, ...] = (), target: str = DEFAULT_TARGET):
-    """The converted model (for `target`) with its weights compressed by `preset` (itself for `none`)."""
+def compress_model(
+    mlmodel,
+    preset: str,
+    skip_ops: tuple[str, ...] = (),
+    target: str = DEFAULT_TARGET,
+    layers: Sequence[tuple[np.ndarray, str]] | None = None,
+):
+    """The converted model (for `target`) with its weights compressed by `preset` (itself for `none`).
+
+    layers: for `mixed`, each fitted layer's weight values as the stage holds them and the choice of
+    MIXED_CHOICES it takes (fitted_rounding.FittedWeights.layer_choices; empty for a stage without layers
+    large enough to compress)."""
     import warnings
 
     import coremltools.optimize.coreml as cto
 
     if preset == "none":
         return mlmodel
-    config = _config(preset, skip_ops, target)
+    if preset == "mixed" and layers is None:
+        raise CompressionError("--compress mixed needs the fitted layers' choices (fitted rounding); none were given")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if preset == "int8":
-            return cto.linear_quantize_weights(mlmodel, config)
-        return cto.palettize_weights(mlmodel, config)
+            return cto.linear_quantize_weights(mlmodel, _config(preset, skip_ops, target))
+        if preset != "mixed":
+            return cto.palettize_weights(mlmodel, _config(preset, skip_ops, target))
+        # Tables first: each compression call converts the program again, and coremltools then folds any
+        # computation on plain constants, whatever its size; a position table computed from a coordinate grid
+        # would be stored expanded (coreml_folding) unless the grid is already a table, as here.
+        names = _names_by_choice(mlmodel, layers)
+        mlmodel = cto.palettize_weights(
+            mlmodel, _config(preset, skip_ops, target, tuple(names["int8"] + names["none"]))
+        )
+        int8 = _names_by_choice(mlmodel, [layer for layer in layers if layer[1] == "int8"])["int8"]
+        if not int8:
+            return mlmodel
+        return cto.linear_quantize_weights(
+            mlmodel, cto.OptimizationConfig(op_name_configs=dict.fromkeys(int8, _int8_op()))
+        )
+
+
+def _names_by_choice(mlmodel, layers: Sequence[tuple[np.ndarray, str]]) -> dict[str, list[str]]:
+    """The program's constant names holding each choice's layers, found by value: a layer's weight, cast to
+    the constant's type, equals it bit for bit."""
+    constants = _constants_by_value(mlmodel)
+    names: dict[str, list[str]] = {choice: [] for choice in MIXED_CHOICES}
+    for values, choice in layers:
+        found = [n for dtype in (np.float16, np.float32) for n in constants.get(_value_key(values.astype(dtype)), [])]
+        if not found:
+            raise CompressionError(
+                f"a fitted {values.shape} weight is not among the converted program's constants, so its "
+                f"storage ({choice}) cannot be applied; export with --compress-rounding nearest and a uniform "
+                "preset, or report the stage"
+            )
+        names[choice] += found
+    return names
+
+
+def _constants_by_value(mlmodel) -> dict[tuple, list[str]]:
+    """The converted program's weight constants (at least MIN_ELEMENTS elements), by `_value_key`."""
+    from coremltools.converters.mil.frontend.milproto.load import load
+
+    spec = mlmodel.get_spec()
+    program = load(spec, specification_version=spec.specificationVersion, file_weights_dir=mlmodel.weights_dir)
+    found: dict[tuple, list[str]] = {}
+
+    def visit(block) -> None:
+        for op in block.operations:
+            for inner in op.blocks:
+                visit(inner)
+            value = op.outputs[0].val if op.op_type == "const" else None
+            if isinstance(value, np.ndarray) and value.size >= MIN_ELEMENTS:
+                found.setdefault(_value_key(value), []).append(op.name)
+
+    for function in program.functions.values():
+        visit(function)
+    return found
+
+
+def _value_key(values: np.ndarray) -> tuple:
+    return values.dtype.str, values.shape, values.tobytes()
 
 
 def package_compression(path) -> dict:

@@ -223,11 +223,12 @@ def coreml_stage_module(stages: Stages, name: str, sizes: dict, plan: Compressio
     inputs = calibration_inputs(name, sizes, frames)
     preset = plan.preset_of(name)
     if preset == "mixed":
-        from .mixed_bits import choose_bits
+        from .mixed_precision import choose_layer_presets
 
-        bits, chosen = choose_bits(module, inputs, probe_inputs(name, sizes), MIN_ELEMENTS, plan.skip_ops)
-        fitted = fit_weights(module, inputs, preset, MIN_ELEMENTS, plan.skip_ops, bits=bits)
-        fitted.report["mixed_bits"] = chosen
+        probes = probe_inputs(name, sizes)
+        choices, chosen = choose_layer_presets(module, inputs, probes, MIN_ELEMENTS, plan.skip_ops)
+        fitted = fit_weights(module, inputs, preset, MIN_ELEMENTS, plan.skip_ops, choices=choices)
+        fitted.report["mixed"] = chosen
         return fitted
     group_size = granularity(plan.target).get("group_size")
     return fit_weights(module, inputs, preset, MIN_ELEMENTS, plan.skip_ops, group_size)

@@ -187,12 +187,20 @@ class ReplacedWeights(TorchFunctionMode):
 class FittedWeights(nn.Module):
     """A stage that runs with fitted weights in place of its layers' own (same inputs and outputs)."""
 
-    def __init__(self, module: nn.Module, fitted: dict[str, torch.Tensor], report: dict) -> None:
+    def __init__(
+        self, module: nn.Module, fitted: dict[str, torch.Tensor], report: dict, choices: dict[str, str]
+    ) -> None:
         super().__init__()
         self.module = module
         self.fitted = fitted
         self.report = report  # what was fitted, for the manifest
+        self.choices = choices  # each fitted layer's preset (under `mixed`, its own)
         self.names = tensor_names(module)  # the module's tensors are the same objects at every call
+
+    def layer_choices(self) -> list[tuple[np.ndarray, str]]:
+        """Each layer's weight values as the stage holds them, with the preset it is stored by (what the
+        Core ML compression of `mixed` applies: coreml_compression.compress_model)."""
+        return [(self.fitted[key].detach().float().numpy(), choice) for key, choice in self.choices.items()]
 
     def forward(self, *inputs: torch.Tensor):
         with ReplacedWeights(self.names, self.fitted):
@@ -235,32 +243,38 @@ def fit_weights(
     min_elements: int,
     skip_ops: tuple[str, ...] = (),
     group_size: int | None = None,
-    bits: dict[str, int] | None = None,
+    choices: dict[str, str] | None = None,
 ) -> FittedWeights:
     """`module` (a stage; not modified) with the weights of its convolutions and linear layers of at least
     `min_elements` elements rounded to `preset`'s grid (int8 or paletteN) by fitted rounding, calibrated on
     one run of `inputs` (batch the calibration examples along the inputs' first axis). Layers whose Core ML
     op type (conv, linear) is in `skip_ops` keep their weights, as compression leaves them. `group_size`: one
     palettization table per that many output channels (iOS 18), else one per tensor. Preset "mixed": each
-    layer's table has `bits[layer]` bits (mixed_bits.choose_bits), one per tensor."""
+    layer takes the preset `choices[layer]` (mixed_precision.choose_layer_presets; one table per tensor; a
+    layer left `none` keeps its weight)."""
     if preset == "none":
         raise ValueError("fitted rounding needs a compression preset (int8 or palettize*), not none")
-    if (preset == "mixed") != (bits is not None):
-        raise ValueError("bit widths per layer go with the mixed preset, and only with it")
+    if (preset == "mixed") != (choices is not None):
+        raise ValueError("presets per layer go with the mixed preset, and only with it")
     module = fold_constants_(copy.deepcopy(module).eval())  # the weights the graph will hold, folded once
     generator = torch.Generator().manual_seed(0)
     report: dict = {"layers": 0, "weights": 0, "output_error_ratio": []}
     folded = input_free_layers(module, inputs)
 
+    chosen: dict[str, str] = {}
+
     def fit(key: str, layer: Layer, x: torch.Tensor) -> torch.Tensor | None:
         if not eligible(key, layer, min_elements, skip_ops, folded):
             return None
-        rows = layer.rows().double()
-        hessian = input_hessian(layer, x, generator)
-        grid = palette_grid(layer.weight, bits[key]) if bits is not None else grid_for(preset, layer, group_size)
-        rounded = round_with_compensation(rows, hessian, grid)
+        chosen[key] = choices[key] if choices is not None else preset
         report["layers"] += 1
         report["weights"] += layer.weight.numel()
+        if chosen[key] == "none":
+            return layer.weight.detach().clone()  # kept, and known by its values to the compression
+        rows = layer.rows().double()
+        hessian = input_hessian(layer, x, generator)
+        grid = grid_for(chosen[key], layer, None if choices is not None else group_size)
+        rounded = round_with_compensation(rows, hessian, grid)
         ratio = output_error(rounded - rows, hessian) / output_error(grid.nearest(rows) - rows, hessian)
         report["output_error_ratio"].append(ratio)
         return rounded.reshape(layer.weight.shape).to(layer.weight.dtype)
@@ -270,7 +284,7 @@ def fit_weights(
         module(*inputs)
     ratios = np.asarray(report.pop("output_error_ratio") or [1.0])
     report["output_error_vs_nearest"] = {"median": float(np.median(ratios)), "max": float(ratios.max())}
-    return FittedWeights(module, fitted, report).eval()
+    return FittedWeights(module, fitted, report, chosen).eval()
 
 
 def input_free_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> set[str]:
@@ -312,7 +326,7 @@ def calibration_inputs(stage: str, sizes: dict[str, int], frames: list[np.ndarra
 
 
 def probe_inputs(stage: str, sizes: dict[str, int]) -> list[tuple[torch.Tensor, ...]]:
-    """Examples the fit never sees, for runs repeated once per layer (mixed_bits): for the image encoder
+    """Examples the fit never sees, for runs repeated once per layer (mixed_precision): for the image encoder
     RANDOM_IMAGES more noise images, each alone; for the other stages one run of CALIBRATION_BATCH other
     objects (they are cheap; the masks' errors vary from object to object). Fitted rounding follows its
     calibration rows closely where they are few (the mask decoder's token layers), so losses measured on

@@ -52,7 +52,7 @@ import contextlib
 import json
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +66,7 @@ from .coreml_compression import CompressionPlan, compress_model
 from .coreml_folding import pass_pipeline
 from .coreml_targets import DEFAULT_TARGET, DeploymentTarget, deployment_target
 from .examples import example_inputs
+from .fitted_rounding import FittedWeights
 
 # MIL op types kept in float32 in an fp16 export, per stage (see the module docstring).
 FP32_OPS: dict[str, frozenset[str]] = {}
@@ -298,13 +299,30 @@ def export_coreml(
     """
     plan = plan or CompressionPlan()
     mlmodel, batch = convert_stage(module, stage, sizes, max_objects, precision, plan.target)
-    save_package(mlmodel, stage, sizes, metadata, batch, precision, plan, path)
+    save_package(mlmodel, stage, sizes, metadata, batch, precision, plan, path, layer_choices(module))
 
 
-def save_package(mlmodel, stage: Stage, sizes, metadata, batch: dict, precision: str, plan: CompressionPlan, path):
-    """Compress a converted stage's weights as `plan` says, fill its metadata and save it at `path`."""
+def layer_choices(module: nn.Module) -> list[tuple[np.ndarray, str]] | None:
+    """What the `mixed` compression needs of a stage: its fitted layers' weights and presets (None for a stage
+    that is not fitted)."""
+    return module.layer_choices() if isinstance(module, FittedWeights) else None
+
+
+def save_package(
+    mlmodel,
+    stage: Stage,
+    sizes,
+    metadata,
+    batch: dict,
+    precision: str,
+    plan: CompressionPlan,
+    path,
+    layers: Sequence[tuple[np.ndarray, str]] | None = None,
+):
+    """Compress a converted stage's weights as `plan` says (`layers`: layer_choices of the stage converted),
+    fill its metadata and save it at `path`."""
     sizes = {k: v for k, v in sizes.items() if k != _BATCH}
-    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops, plan.target)
+    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops, plan.target, layers)
     _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision, plan)
     _save(mlmodel, path)
 
@@ -395,7 +413,7 @@ def export_image_encoder_image_input(
     except Exception as exc:
         raise CoreMLExportError(f"image_encoder (RGB image input): Core ML conversion failed: {exc}") from exc
     batch = {"min": 1, "max": 1}
-    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops, plan.target)
+    mlmodel = compress_model(mlmodel, plan.preset_of(stage.name), plan.skip_ops, plan.target, layer_choices(module))
     _fill_metadata(mlmodel, stage, sizes, metadata, batch, precision, plan)
     mlmodel.short_description = f"EdgeTAM image_encoder with an RGB image input: {stage.summary}"
     mlmodel.input_description["image"] = (
