@@ -64,7 +64,7 @@ def _nearest(module: _Layers, preset: str) -> fr.FittedWeights:
         for key, weight in weights.items():
             layer = fr.Layer("conv" if weight.dim() == 4 else "linear", weight)
             rounded[key] = fr.grid_for(preset, layer).nearest(layer.rows().double()).reshape(weight.shape).float()
-    return fr.FittedWeights(module, rounded, {})
+    return fr.FittedWeights(module, rounded, {}, dict.fromkeys(rounded, preset))
 
 
 @pytest.mark.parametrize("preset", ["palettize4", "int8"])
