@@ -170,7 +170,7 @@ def converted_memory_encoder(model_256):
 _COMPRESSED_OP = {"int8": "constexpr_affine_dequantize", "palettize8": "constexpr_lut_to_dense"}
 
 
-@pytest.mark.parametrize("preset", [p for p in cc.PRESETS if p != "mixed"])  # mixed: tests/test_mixed_bits.py
+@pytest.mark.parametrize("preset", [p for p in cc.PRESETS if p != "mixed"])  # mixed: tests/test_mixed_precision.py
 def test_coreml_preset_exports_and_loads(preset, converted_memory_encoder, tmp_path):
     """Each preset: the package passes the structure check (iOS 17 ops, names, shapes, metadata), records its
     compression, compresses every weight of ≥ 2048 elements and none smaller, and shrinks as its bits say.
