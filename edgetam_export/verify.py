@@ -38,6 +38,11 @@ FP16_MIN_COSINE = 0.999
 INT8_MIN_COSINE = 0.99  # int8 ONNX stages (onnx_int8): every output's cosine against float32
 # Batch and capacity sizes the stages are checked at (ONNX keeps them dynamic: check two settings).
 CHECK_SIZES = ({"B": 1, "K": 1, "N": 1, "P": 1}, {"B": 2, "K": 3, "N": 7, "P": 5})
+# An object score within this of 0 (present/absent) is a coin toss for any rounding, and its flip replaces
+# the masks and the pointer: examples that close measure the threshold, not the numerics, so the mask
+# decoder is checked on examples clear of it. Synthetic weights score |0.21| (median); 13 % of their
+# objects fall inside 0.05; int8 moved one score by 0.014.
+DECISION_MARGIN = 0.05
 
 
 @dataclass
@@ -79,8 +84,7 @@ def compare_stages(check: str, run, stages: Stages, sizes: dict, settings, passe
     for stage in STAGES:
         worst: dict[str, list[float]] = {}
         for i, setting in enumerate(settings):
-            inputs = example_inputs(stage, {**sizes, **setting}, seed=100 + i)
-            ref = _outputs(getattr(stages, stage), stage, inputs)
+            inputs, ref = clear_examples(stages, stage, {**sizes, **setting}, seed=100 + i)
             got = run(stage, {k: v.numpy() for k, v in inputs.items()})
             for name, r in ref.items():
                 scale = max(float(np.abs(r).mean()), 1e-6)  # single scores: judged relative to their size
@@ -93,6 +97,18 @@ def compare_stages(check: str, run, stages: Stages, sizes: dict, settings, passe
                 )
         rows += [Row(check, stage, name, *f, passes(*f)) for name, f in worst.items()]
     return rows
+
+
+def clear_examples(stages: Stages, stage: str, sizes: dict, seed: int, tries: int = 20) -> tuple[dict, dict]:
+    """Example inputs for `stage` and the torch stage's outputs on them: the first draw (seeds `seed`,
+    `seed` + 1000, …) whose object scores are all DECISION_MARGIN clear of the present/absent threshold."""
+    for attempt in range(tries):
+        inputs = example_inputs(stage, sizes, seed=seed + 1000 * attempt)
+        ref = _outputs(getattr(stages, stage), stage, inputs)
+        scores = ref.get("object_score_logits")
+        if scores is None or float(np.abs(scores).min()) >= DECISION_MARGIN:
+            return inputs, ref
+    raise RuntimeError(f"{tries} example draws for {stage} all put an object score within {DECISION_MARGIN} of 0")
 
 
 def verify_onnx(folder: Path, stages: Stages, precision: str = "fp32") -> list[Row]:

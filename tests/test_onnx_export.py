@@ -242,3 +242,45 @@ def test_float16_export_guards_layer_norms(export_dir, small_model, tmp_path):
     assert reduce_max_nodes(export_dir) == 0
     assert reduce_max_nodes(out) > 0
     assert not any(getattr(m, "overflow_safe", False) for m in small_model.modules())
+
+
+
+def test_psnr_peak_is_at_least_the_reference_magnitude():
+    import numpy as np
+
+    from edgetam_export.metrics import psnr
+
+    scores = np.array([0.29, 0.24])
+    # float16-sized errors on two close scores: judged against their magnitude (0.29), not their range (0.05)
+    got = scores + np.array([7e-4, -1.1e-3])
+    assert psnr(got, scores) == pytest.approx(20 * np.log10(0.29 / np.sqrt(np.mean((got - scores) ** 2))))
+    # a tensor straddling zero keeps its range as the peak
+    wide = np.array([-1.0, 0.5, 1.0])
+    assert psnr(wide + 0.01, wide) == pytest.approx(20 * np.log10(2.0 / 0.01))
+
+
+def test_verify_checks_the_mask_decoder_clear_of_its_object_threshold(small_stages):
+    """An object score near 0 flips under any rounding and takes the masks and pointer with it: verify
+    draws its mask decoder examples again until every score is DECISION_MARGIN clear of 0."""
+    import numpy as np
+
+    from edgetam_export.verify import DECISION_MARGIN as MARGIN
+    from edgetam_export.verify import _outputs, clear_examples
+
+    sizes = {**model_sizes(small_stages.cfg.to_dict()), "B": 4, "K": 1, "N": 1, "P": 1}
+
+    def scores(seed: int) -> np.ndarray:
+        inputs = example_inputs("mask_decoder", sizes, seed=seed)
+        return _outputs(small_stages.mask_decoder, "mask_decoder", inputs)["object_score_logits"]
+
+    tied = next(seed for seed in range(100, 160) if np.abs(scores(seed)).min() < MARGIN)
+    inputs, ref = clear_examples(small_stages, "mask_decoder", sizes, seed=tied)
+    assert np.abs(ref["object_score_logits"]).min() >= MARGIN
+    first = example_inputs("mask_decoder", sizes, seed=tied)
+    assert any(not np.array_equal(inputs[k].numpy(), first[k].numpy()) for k in first)
+    with pytest.raises(RuntimeError, match=f"within {MARGIN} of 0"):
+        clear_examples(small_stages, "mask_decoder", sizes, seed=tied, tries=1)
+    # a stage without an object score takes the first draw
+    encoder_inputs, _ = clear_examples(small_stages, "memory_encoder", sizes, seed=tied)
+    again = example_inputs("memory_encoder", sizes, seed=tied)
+    assert all(np.array_equal(encoder_inputs[k].numpy(), again[k].numpy()) for k in again)
