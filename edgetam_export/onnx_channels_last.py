@@ -30,10 +30,16 @@ class ChannelsLastError(ValueError):
     """The graph holds an op the channels-last rewrite does not know how to move."""
 
 
-def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pixels: int = 2) -> list[str]:
+def channels_last(
+    model: onnx.ModelProto, exclude: Collection[str] = (), min_pixels: int = 2, max_pixels: int | None = None
+) -> list[str]:
     """Rewrite `model` in place (shapes inferred first); returns the names of the MatMul nodes written for
-    1×1, stride-1, ungrouped, unpadded convolutions with constant weights on inputs of at least `min_pixels`
-    pixels (`<conv name>/matmul`), except the convolutions named in `exclude`."""
+    1×1, stride-1, ungrouped, unpadded convolutions with constant weights on NHWC inputs of at least
+    `min_pixels` pixels (`<conv name>/matmul`), except the convolutions named in `exclude`.
+
+    With `max_pixels`, only 4-D tensors of at most that many pixels go NHWC; larger ones stay NCHW, where
+    onnxruntime runs the float convolutions in its blocked layout with no reorder between them. A tensor of
+    one pixel (squeeze-excite's pooled vector) keeps the layout of the tensor it was computed from."""
     model_inferred = onnx.shape_inference.infer_shapes(model)
     graph = model.graph
     ranks = _ranks(model_inferred)
@@ -41,17 +47,24 @@ def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pix
     consts = constants(graph)
     weights = {t.name: t for t in graph.initializer}
     four_d = {name for name, rank in ranks.items() if rank == 4 and name not in consts}
+    nhwc = _nhwc_tensors(graph, four_d, pixels, max_pixels)
     nodes: list[onnx.NodeProto] = []
     added: list[onnx.TensorProto] = []
     written: list[str] = []
+    moved: dict[tuple[str, bool], str] = {}  # one transpose per tensor and direction, shared by its readers
 
-    for inp in graph.input:
-        if inp.name in four_d:
-            nodes.append(_transpose(inp.name, f"{inp.name}/nhwc", TO_NHWC))
-    renamed = {i.name: f"{i.name}/nhwc" for i in graph.input if i.name in four_d}
+    renamed = {i.name: f"{i.name}/nhwc" for i in graph.input if i.name in nhwc}
+    nodes += [_transpose(name, target, TO_NHWC) for name, target in renamed.items()]
 
-    def src(name: str) -> str:
-        return renamed.get(name, name)
+    def read(name: str, want_nhwc: bool) -> str:
+        """`name` in the layout a node works in (a Transpose added where the tensor is in the other)."""
+        if name not in four_d or (name in nhwc) == want_nhwc:
+            return renamed.get(name, name)
+        if (name, want_nhwc) not in moved:
+            target = f"{name}/{'nhwc' if want_nhwc else 'nchw'}"
+            nodes.append(_transpose(renamed.get(name, name), target, TO_NHWC if want_nhwc else TO_NCHW))
+            moved[(name, want_nhwc)] = target
+        return moved[(name, want_nhwc)]
 
     for node in graph.node:
         touches = [n for n in list(node.input) + list(node.output) if n in four_d]
@@ -59,15 +72,19 @@ def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pix
             nodes.append(node)
             continue
         base = node.name or node.output[0]
-        inputs = [src(n) for n in node.input]
+        works_nhwc = (node.output[0] if node.output[0] in four_d else touches[0]) in nhwc
         if node.op_type == "Conv":
-            pointwise = _is_pointwise(node, weights) and pixels.get(node.input[0], 0) >= min_pixels
-            if pointwise and node.name not in exclude:
-                nodes += _as_matmul(node, inputs[0], numpy_helper.to_array(weights[node.input[1]]), added, base)
+            source = node.input[0]
+            pointwise = _is_pointwise(node, weights) and pixels.get(source, 0) >= min_pixels
+            if pointwise and works_nhwc and source in nhwc and node.name not in exclude:
+                weight = numpy_helper.to_array(weights[node.input[1]])
+                nodes += _as_matmul(node, read(source, True), weight, added, base)
                 written.append(f"{base}/matmul")
             else:
-                nodes += _wrapped(node, inputs[0], base)
-        elif node.op_type in _UNARY:
+                nodes += _conv_nchw(node, read(source, False), node.output[0] in nhwc, base)
+            continue
+        inputs = [read(n, works_nhwc) for n in node.input]
+        if node.op_type in _UNARY:
             nodes.append(_with_inputs(node, inputs))
         elif node.op_type in _BINARY:
             fixed = []
@@ -75,20 +92,21 @@ def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pix
                 if original in four_d:
                     fixed.append(name)
                 elif original in consts:
-                    fixed.append(_nhwc_constant(consts[original], f"{base}/{original}/nhwc", added) or original)
-                elif ranks.get(original, 0) <= 1 and original not in four_d:
+                    relaid = works_nhwc and _nhwc_constant(consts[original], f"{base}/{original}/nhwc", added)
+                    fixed.append(relaid or original)
+                elif ranks.get(original, 0) <= 1:
                     fixed.append(name)  # a computed scalar broadcasts the same either way
                 else:
                     raise ChannelsLastError(f"{node.op_type} {base!r} mixes a 4-D tensor with {original!r}")
             nodes.append(_with_inputs(node, fixed))
         elif node.op_type == "ReduceMean":
-            nodes.append(_reduce_mean(node, inputs, consts, added, base))
+            nodes.append(_reduce_mean(node, inputs, consts, added, base) if works_nhwc else _with_inputs(node, inputs))
         elif node.op_type == "Resize":
-            nodes.append(_resize(node, inputs, consts, added, base))
+            nodes.append(_resize(node, inputs, consts, added, base) if works_nhwc else _with_inputs(node, inputs))
         else:
             raise ChannelsLastError(f"no channels-last form for {node.op_type} node {base!r}")
 
-    outputs = {o.name for o in graph.output if o.name in four_d}
+    outputs = {o.name for o in graph.output if o.name in nhwc}
     for node in nodes:
         for i, name in enumerate(node.output):
             if name in outputs:
@@ -106,6 +124,23 @@ def channels_last(model: onnx.ModelProto, exclude: Collection[str] = (), min_pix
     del graph.initializer[:]
     graph.initializer.extend(kept)
     return written
+
+
+def _nhwc_tensors(graph: onnx.GraphProto, four_d: set, pixels: dict, max_pixels: int | None) -> set[str]:
+    """The 4-D tensors laid out NHWC: all of them, or with `max_pixels` those of at most that many pixels;
+    tensors of one pixel or of unknown size follow the first 4-D tensor their node reads."""
+    if max_pixels is None:
+        return set(four_d)
+    chosen = {i.name for i in graph.input if i.name in four_d and pixels.get(i.name, 0) <= max_pixels}
+    for node in graph.node:
+        source = next((n for n in node.input if n in four_d), None)
+        for name in node.output:
+            if name not in four_d:
+                continue
+            size = pixels.get(name, 1)
+            if (source in chosen) if size == 1 and source is not None else size <= max_pixels:
+                chosen.add(name)
+    return chosen
 
 
 def _without_round_trips(nodes: list, outputs: set) -> list:
@@ -155,13 +190,14 @@ def _as_matmul(node: onnx.NodeProto, source: str, weight: np.ndarray, added: lis
     return nodes
 
 
-def _wrapped(node: onnx.NodeProto, source: str, base: str) -> list:
-    """A convolution kept NCHW between two transposes (absorbed by onnxruntime's NCHWc reorders)."""
-    conv = onnx.NodeProto()
-    conv.CopyFrom(node)
-    conv.input[0] = f"{base}/nchw_in"
+def _conv_nchw(node: onnx.NodeProto, source: str, output_nhwc: bool, base: str) -> list:
+    """A convolution reading NCHW `source`; an NHWC output is transposed back (onnxruntime's NCHWc layout
+    pass absorbs such transposes into the reorders it runs around a convolution anyway)."""
+    conv = _with_inputs(node, [source, *node.input[1:]])
+    if not output_nhwc:
+        return [conv]
     conv.output[0] = f"{base}/nchw_out"
-    return [_transpose(source, conv.input[0], TO_NCHW), conv, _transpose(conv.output[0], node.output[0], TO_NHWC)]
+    return [conv, _transpose(conv.output[0], node.output[0], TO_NHWC)]
 
 
 def _transpose(source: str, target: str, perm: tuple[int, ...]) -> onnx.NodeProto:
@@ -246,7 +282,7 @@ def _ranks(model: onnx.ModelProto) -> dict[str, int]:
 
 def _pixels(model: onnx.ModelProto) -> dict[str, int]:
     sizes = {}
-    for info in list(model.graph.value_info) + list(model.graph.input):
+    for info in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
         dims = info.type.tensor_type.shape.dim
         if len(dims) == 4 and all(d.HasField("dim_value") for d in dims[2:]):
             sizes[info.name] = dims[2].dim_value * dims[3].dim_value

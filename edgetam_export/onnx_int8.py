@@ -7,20 +7,23 @@ What each stage gets (measured at 1024² on synthetic weights; see the README's 
   onnxruntime's fused attention) have no constant operand and stay float32. Their other weights of more than
   MIN_ELEMENTS elements (the memory encoder's convolutions, shared perceiver weights) are stored int8 per
   output channel and dequantized in the graph (`DequantizeLinear` on the weight).
-- `image_encoder`, mode "dynamic" (the default): the graph runs channels-last (onnx_channels_last) and its
-  1×1 convolutions, 47 of 59, become onnxruntime's dynamic int8 matrix product (onnx_dynamic_int8:
-  activations quantized per call on their own range, float32 result), GELU fused to one op (onnx_gelu).
-  The stem, depthwise and squeeze-excite convolutions and the FLOAT_POINTWISE 1×1 convolutions stay
-  float32 arithmetic, their weights stored float16 (cast back when onnxruntime loads the graph: 6.6 → 5.7 MB
-  at 1024², no cosine or time lost). ×1.34–1.37 faster than the float32 image encoder on a quiet 2-core
-  machine (alternating in one process; ×1.47–1.71 with the machine loaded; the whole tracked frame ×1.30
-  quiet); vision_feats
-  cosine 0.9916 on frames, 0.9901 on random images (high_res ≥ 0.9994). No calibration: frames and random
-  images alike fit the per-call ranges.
-  How the exclusions were chosen: quantizing one 1×1 convolution at a time and summing the cosine lost
-  (1 − cosine adds up across layers: 0.018 summed, 0.014 all at once) over float32 ms saved; the first 12
-  (the neck's two projections, the stage downsamples' channel convs, stage 0–2's first blocks) win back
-  0.0067 of cosine for about 7 % of the time int8 saves.
+- `image_encoder`, mode "dynamic" (the default): from its stride-16 stage on (INT8_FROM_STRIDE: stages 2 and
+  3, the neck's stride-16 projection) the graph runs channels-last (onnx_channels_last) and its 1×1
+  convolutions, 37 of 59, become onnxruntime's dynamic int8 matrix product (onnx_dynamic_int8: activations
+  quantized per call on their own range, float32 result); GELU is fused to one op (onnx_gelu). The stem and
+  stages 0–1 stay NCHW and float32: at 256² and 128² their int8 products, with the layout reorders around
+  their depthwise convolutions, took longer than onnxruntime's blocked float32 convolutions (stage 0: 15.3
+  against 12.9 ms; stage 1: 24 against 21 ms; Xeon with AVX-512 VNNI, 2 cores). Depthwise, squeeze-excite and
+  the FLOAT_POINTWISE convolutions stay float32 arithmetic, their weights stored float16 (cast back when
+  onnxruntime loads the graph: no cosine or time lost, half the bytes). ×1.17 faster than the float32 image
+  encoder at 1024² on that machine (alternating in one process; channels-last throughout it was ×1.07 there,
+  ×1.34–1.37 on an AMD EPYC); vision_feats cosine 0.9926 on frames, 0.9951 on random images (high_res
+  1.0000). No calibration: frames and random images alike fit the per-call ranges.
+  How the exclusions were chosen: with every other 1×1 convolution of the int8 region quantized, keeping one
+  at a time float32 and measuring the vision_feats cosine won back, on images the benchmark does not use
+  (3 random, 2 frames of another clip): the four that win back the most on random images (0.0023–0.0011
+  each; every second stage-2 block, which has squeeze-excite, leads) and the one that wins back the most on
+  frames (stage 2's channel downsample, 0.0007). Each costs about 1.5 ms.
 - `image_encoder`, mode "weights": int8-stored weights, float32 arithmetic: a quarter of the bytes, not
   faster (×0.97–1.04), vision_feats cosine 0.995.
 - `image_encoder`, mode "static": static QDQ quantization of every convolution (`QLinearConv`), calibrated
@@ -49,21 +52,16 @@ FLOAT_STAGES = frozenset({"mask_prompt"})
 # the image encoder's modes (the first is the default; export.INT8_IMAGE_ENCODER_MODES) and their methods
 IMAGE_ENCODER_METHODS = {"dynamic": "dynamic_pointwise", "weights": "int8_weights", "static": "static_qdq_conv"}
 IMAGE_ENCODER_MODES = tuple(IMAGE_ENCODER_METHODS)
-# 1×1 convolutions of the image encoder kept float32 in the "dynamic" mode: those whose int8 form costs the
-# most accuracy per millisecond saved (a one-at-a-time sweep at 1024², see the module docstring).
+# The int8 image encoder runs channels-last with int8 1×1 convolutions on features of this stride and coarser.
+INT8_FROM_STRIDE = 16
+# 1×1 convolutions of that region kept float32 in the "dynamic" mode: those whose int8 form costs the most
+# accuracy (a keep-one-float sweep at 1024² on held-out images; see the module docstring).
 FLOAT_POINTWISE: tuple[str, ...] = (
-    "/Conv_1",  # the neck's projections of the stride-4 and stride-8 features (high_res_0/1)
-    "/Conv",
-    "/body/stages_1/downsample/channel_downsample/c/Conv",
-    "/body/stages_0/blocks/blocks.0/channel_mixer/conv1/c/Conv",
+    "/body/stages_2/blocks/blocks.2/channel_mixer/conv2/c/Conv",
+    "/body/stages_2/blocks/blocks.4/channel_mixer/conv1/c/Conv",
+    "/body/stages_2/blocks/blocks.6/channel_mixer/conv2/c/Conv",
+    "/body/stages_2/blocks/blocks.0/channel_mixer/conv2/c/Conv",
     "/body/stages_2/downsample/channel_downsample/c/Conv",
-    "/body/stages_0/blocks/blocks.1/channel_mixer/conv1/c/Conv",
-    "/body/stages_3/downsample/channel_downsample/c/Conv",
-    "/body/stages_1/blocks/blocks.0/channel_mixer/conv2/c/Conv",
-    "/body/stages_0/blocks/blocks.1/channel_mixer/conv2/c/Conv",
-    "/body/stages_2/blocks/blocks.0/channel_mixer/conv1/c/Conv",
-    "/body/stages_2/downsample/pre_block/channel_mixer/conv1/c/Conv",
-    "/body/stages_1/blocks/blocks.0/channel_mixer/conv1/c/Conv",
 )
 CALIBRATION_FRAMES = 4
 MIN_ELEMENTS = 2048  # smaller weights (biases, norms) stay float32
@@ -160,9 +158,9 @@ def _quiet_quantizer() -> Iterator[None]:
 
 
 def _dynamic_pointwise(source: Path, scratch: Path, float_pointwise: Sequence[str]) -> tuple[onnx.ModelProto, dict]:
-    """The image encoder channels-last with its 1×1 convolutions as dynamic int8 matrix products
-    (onnx_channels_last, onnx_dynamic_int8), except `float_pointwise`; its 3×3, depthwise and squeeze-excite
-    convolutions stay float32."""
+    """The image encoder channels-last from stride INT8_FROM_STRIDE on, with the 1×1 convolutions there as
+    dynamic int8 matrix products (onnx_channels_last, onnx_dynamic_int8), except `float_pointwise`; its
+    finer stages and its 3×3, depthwise and squeeze-excite convolutions stay float32."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from .onnx_channels_last import channels_last
@@ -177,9 +175,14 @@ def _dynamic_pointwise(source: Path, scratch: Path, float_pointwise: Sequence[st
     if unknown:
         raise ValueError(f"no convolution named {unknown[0]!r} in the image encoder (float_pointwise)")
     gelus = fuse_gelu(model)
-    written = channels_last(model, exclude=set(float_pointwise))
+    image_size = model.graph.input[0].type.tensor_type.shape.dim[-1].dim_value
+    if not image_size:
+        raise ValueError("the int8 image encoder needs the float32 graph's image size fixed (it was dynamic)")
+    max_pixels = (image_size // INT8_FROM_STRIDE) ** 2
+    written = channels_last(model, exclude=set(float_pointwise), max_pixels=max_pixels)
     count = dynamic_int8_matmuls(model, written)
-    return model, {"int8_pointwise": count, "float_pointwise": sorted(float_pointwise), "fused_gelu": gelus}
+    details = {"int8_pointwise": count, "float_pointwise": sorted(float_pointwise), "fused_gelu": gelus}
+    return model, {**details, "int8_from_stride": INT8_FROM_STRIDE}
 
 
 def _quantize(method: str, source: Path, scratch: Path, original: onnx.ModelProto, calibration) -> onnx.ModelProto:

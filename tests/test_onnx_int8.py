@@ -142,6 +142,29 @@ def test_channels_last_keeps_the_function_and_the_exclusions():
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("max_pixels", [0, H * H])
+def test_channels_last_leaves_larger_tensors_nchw(max_pixels):
+    """With `max_pixels`, tensors of more pixels keep NCHW: all of them at 0 (no rewrite, no transpose); at
+    H² the image and the upsample's output stay NCHW, and the upsample reads its input transposed back."""
+    rng = np.random.default_rng(2)
+    model = _small_encoder(rng)
+    x = rng.standard_normal((1, 3, 2 * H, 2 * H)).astype(np.float32)
+    want = _run_all(model, x)
+    written = channels_last(model, max_pixels=max_pixels)
+    onnx.checker.check_model(model, full_check=True)
+    transposes = [n for n in model.graph.node if n.op_type == "Transpose"]
+    if max_pixels == 0:
+        assert written == [] and transposes == []
+    else:
+        assert written == ["pw1/matmul", "pw2/matmul", "head/matmul"]
+        assert not [n for n in transposes if "x" in n.input or "up" in n.output]
+        resize = next(n for n in model.graph.node if n.op_type == "Resize")
+        assert resize.output[0] == "up" and resize.input[0] == "rg/nchw"
+        assert [n.input[0] for n in transposes if n.output[0] == "rg/nchw"] == ["rg"]
+    for got, ref in zip(_run_all(model, x), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
 def test_channels_last_refuses_an_unknown_op():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, H])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, C * H * H])
@@ -172,7 +195,7 @@ def test_dynamic_int8_matmuls_take_the_bias_and_stay_close():
 # The 256² export's image encoder (the int8 export of test_compression is module-scoped there; this one
 # converts the image encoder alone, the stage under test).
 
-FRAME_COSINE_FLOOR = 0.985  # measured at 256²: vision_feats 0.993 on frames, 0.994 on verify's random images
+FRAME_COSINE_FLOOR = 0.99  # measured at 256²: vision_feats ≥ 0.9936 on frames, ≥ 0.9960 on verify's random images
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +224,12 @@ def test_int8_image_encoder_runs_integer_products(int8_encoder, tmp_path):
     model = onnx.load(str(path))
     ops = [n.op_type for n in model.graph.node]
     assert record["method"] == "dynamic_pointwise" and record["int8_weights"] == 0
-    assert ops.count("DynamicQuantizeMatMul") == record["int8_pointwise"] == record["integer_ops"] > 40
+    assert ops.count("DynamicQuantizeMatMul") == record["int8_pointwise"] == record["integer_ops"] > 30
+    # int8 from stride 16 on: nothing of the stem, stages 0–1 or stage 2's stride-8 pre-block
+    int8_names = [n.name for n in model.graph.node if n.op_type == "DynamicQuantizeMatMul"]
+    finer = ("/stem/", "/stages_0/", "/stages_1/", "/stages_2/downsample/pre_block/")
+    assert record["int8_from_stride"] == 16 and not [n for n in int8_names if any(f in n for f in finer)]
+    assert any("/stages_3/" in n for n in int8_names) and any("/stages_2/blocks/" in n for n in int8_names)
     assert "Erf" not in ops and ops.count("Gelu") == record["fused_gelu"] > 0
     # the excluded 1×1 convolutions are still float32 convolutions, under their own names; the float
     # convolutions' stored weights are float16, cast to float32 in the graph (onnxruntime folds the casts)
