@@ -3,10 +3,11 @@
 What each stage gets (measured at 1024² on synthetic weights; see the README's compression table):
 - `memory_attention`, `mask_decoder`, `memory_encoder`: dynamic quantization of the matrix products with a
   constant weight (projections, MLPs): weights int8 per output column, each call's activations quantized on
-  the fly (onnxruntime's integer GEMM). The attention products (queries × keys, scores × values;
-  onnxruntime's fused attention) have no constant operand and stay float32. Their other weights of more than
-  MIN_ELEMENTS elements (the memory encoder's convolutions, shared perceiver weights) are stored int8 per
-  output channel and dequantized in the graph (`DequantizeLinear` on the weight).
+  the fly (onnxruntime's integer GEMM). Memory attention's fused one-head attentions compute q·kᵀ in int8
+  too (onnx_int8_attention: queries and keys quantized per call); softmax weights × values stay float32.
+  Their other weights of more than MIN_ELEMENTS elements (the memory encoder's convolutions, shared
+  perceiver weights) are stored int8 per output channel and dequantized in the graph (`DequantizeLinear`
+  on the weight).
 - `image_encoder`, mode "dynamic" (the default): from its stride-16 stage on (INT8_FROM_STRIDE: stages 2 and
   3, the neck's stride-16 projection) the graph runs channels-last (onnx_channels_last) and its 1×1
   convolutions, 37 of 59, become onnxruntime's dynamic int8 matrix product (onnx_dynamic_int8: activations
@@ -67,6 +68,7 @@ CALIBRATION_FRAMES = 4
 MIN_ELEMENTS = 2048  # smaller weights (biases, norms) stay float32
 _INTEGER_OPS = {
     "MatMulInteger",
+    "MatMulIntegerToFloat",
     "ConvInteger",
     "QLinearConv",
     "QLinearMatMul",
@@ -126,6 +128,10 @@ def quantize_stage(
             quantized, details = _dynamic_pointwise(source, Path(scratch), float_pointwise)
         else:
             quantized, details = _quantize(method, source, Path(scratch), original, calibration), {}
+        if method == "dynamic_matmul":
+            from .onnx_int8_attention import int8_query_key
+
+            details = {"int8_attention": int8_query_key(quantized)}
     record = {
         "method": method,
         "integer_ops": sum(n.op_type in _INTEGER_OPS for n in quantized.graph.node),
@@ -201,7 +207,8 @@ def _quantize(method: str, source: Path, scratch: Path, original: onnx.ModelProt
             op_types_to_quantize=["MatMul", "Gemm"],
             per_channel=True,
             weight_type=QuantType.QInt8,
-            extra_options={"MatMulConstBOnly": True},  # products of two activations stay float32
+            # products of two activations stay float32 here (q·kᵀ goes int8 after: onnx_int8_attention)
+            extra_options={"MatMulConstBOnly": True},
         )
         return onnx.load(str(out))
     # The image encoder computes its re-parameterized mixer kernels from weights: fold them to constants.

@@ -360,6 +360,9 @@ def test_int8_onnx_export_records_and_shrinks(int8_export, model_256):
         "memory_encoder": "dynamic_matmul",
         "mask_prompt": "float32",
     }
+    # memory attention's four attentions (two layers: self, cross) compute q·kᵀ in int8
+    assert section["stages"]["memory_attention"]["quantization"]["int8_attention"] == 4
+    assert section["stages"]["mask_decoder"]["quantization"]["int8_attention"] == 0
     for stage in ("image_encoder", "memory_attention", "mask_decoder", "memory_encoder"):
         assert section["stages"][stage]["quantization"]["integer_ops"] > 0
         graph = onnx.load(str(folder / section["stages"][stage]["file"]))
