@@ -3,8 +3,8 @@
 What each stage gets (measured at 1024² on synthetic weights; see the README's compression table):
 - `memory_attention`, `mask_decoder`, `memory_encoder`: dynamic quantization of the matrix products with a
   constant weight (projections, MLPs): weights int8 per output column, each call's activations quantized on
-  the fly (onnxruntime's integer GEMM). Memory attention's fused one-head attentions compute q·kᵀ in int8
-  too (onnx_int8_attention: queries and keys quantized per call); softmax weights × values stay float32.
+  the fly (onnxruntime's integer GEMM). Memory attention's fused one-head attentions compute q·kᵀ and
+  weights·v in int8 too (onnx_int8_attention: both operands quantized per call; softmax in float32).
   Their other weights of more than MIN_ELEMENTS elements (the memory encoder's convolutions, shared
   perceiver weights) are stored int8 per output channel and dequantized in the graph (`DequantizeLinear`
   on the weight).
@@ -129,9 +129,9 @@ def quantize_stage(
         else:
             quantized, details = _quantize(method, source, Path(scratch), original, calibration), {}
         if method == "dynamic_matmul":
-            from .onnx_int8_attention import int8_query_key
+            from .onnx_int8_attention import int8_attention
 
-            details = {"int8_attention": int8_query_key(quantized)}
+            details = {"int8_attention": int8_attention(quantized)}
     record = {
         "method": method,
         "integer_ops": sum(n.op_type in _INTEGER_OPS for n in quantized.graph.node),
@@ -207,7 +207,7 @@ def _quantize(method: str, source: Path, scratch: Path, original: onnx.ModelProt
             op_types_to_quantize=["MatMul", "Gemm"],
             per_channel=True,
             weight_type=QuantType.QInt8,
-            # products of two activations stay float32 here (q·kᵀ goes int8 after: onnx_int8_attention)
+            # products of two activations stay float32 here (attention goes int8 after: onnx_int8_attention)
             extra_options={"MatMulConstBOnly": True},
         )
         return onnx.load(str(out))

@@ -1,11 +1,15 @@
-"""onnxruntime's fused one-head attention (`com.microsoft.MultiHeadAttention`) with its q·kᵀ product in int8.
+"""onnxruntime's fused one-head attention (`com.microsoft.MultiHeadAttention`) with its two products in int8.
 
 In the int8 export at 1024², memory attention's four attention products took 249 of its 318 ms in float32
-(the fused kernel; Xeon with AVX-512 VNNI, 2 cores). Each is rewritten as: the queries quantized per call on
-their own range (uint8, `DynamicQuantizeLinear`), the keys symmetric int8 on their largest magnitude, the
-scores from onnxruntime's integer matrix product with the scales applied (`MatMulIntegerToFloat`); softmax
-and the product with the values stay float32, since softmax weights of ~1/4096 have no uint8 form. Measured
-in the memory attention stage at 1024²: 338 → 275 ms, cosine against float32 unchanged (0.99991).
+(the fused kernel; Xeon with AVX-512 VNNI, 2 cores). Each attention is rewritten with onnxruntime's integer
+matrix product (`MatMulIntegerToFloat`, float32 out) for both of its products:
+- q·kᵀ: the queries quantized per call on their own range (uint8, `DynamicQuantizeLinear`), the keys
+  symmetric int8 on their largest magnitude;
+- weights·v: the softmax weights unnormalised, exp(s − max s) ∈ (0, 1] per row, in uint8 steps of 1/255 (a
+  row's largest weight is 1; normalised weights of ~1/4096 would round to nothing), the values symmetric int8
+  per channel, each row divided by its float32 sum afterwards.
+Measured in the memory attention stage at 1024² (int8 projections as before): float32 attention 312 ms,
+int8 q·kᵀ 259, both products int8 (see the README); cosine against float32 0.99991 throughout.
 
 Memory attention's cross-attention keys carry the key-padding bias as their last channel and its queries a
 last channel of ones (`reference_model.attention.keys_with_bias`): one int8 scale cannot hold a bias of −1e4
@@ -25,9 +29,9 @@ from .onnx_graph import constants
 _SHAPE_ONLY = frozenset({"Reshape", "Expand", "Identity"})  # ops that move no channel of the last axis
 
 
-def int8_query_key(model: onnx.ModelProto) -> int:
+def int8_attention(model: onnx.ModelProto) -> int:
     """Rewrite every one-head `MultiHeadAttention` of three inputs (q [B, n, d], k [B, N, d], v) and a scale
-    attribute in place as int8 q·kᵀ, float32 softmax and ·v; returns how many."""
+    attribute in place with int8 products; returns how many."""
     graph = model.graph
     producer = {out: n for n in graph.node for out in n.output}
     consts = constants(graph)
@@ -41,23 +45,30 @@ def int8_query_key(model: onnx.ModelProto) -> int:
         if biased is None:
             nodes.append(node)
             continue
-        nodes += _int8_attention(node, float(attrs["scale"]), biased, graph)
+        nodes += _int8_attention(node, float(attrs["scale"]), biased, graph, _opset(model))
         count += 1
     if count:
         del graph.node[:]
         graph.node.extend(nodes)
-        graph.initializer.extend(
-            [
-                numpy_helper.from_array(np.float32(127.0), "int8_attention/127"),
-                numpy_helper.from_array(np.float32(1e-30), "int8_attention/tiny"),
-                numpy_helper.from_array(np.int8(0), "int8_attention/zero"),
-                numpy_helper.from_array(np.array([0], np.int64), "int8_attention/first"),
-                numpy_helper.from_array(np.array([-1], np.int64), "int8_attention/last"),
-                numpy_helper.from_array(np.array([2**62], np.int64), "int8_attention/end"),
-                numpy_helper.from_array(np.array([-1], np.int64), "int8_attention/axis"),
-            ]
-        )
+        graph.initializer.extend(shared_constants())
     return count
+
+
+def shared_constants() -> list[onnx.TensorProto]:
+    """The constants every rewritten attention reads (added once per graph)."""
+    values = {
+        "127": np.float32(127.0),
+        "tiny": np.float32(1e-30),  # the smallest int8 step: all-zero keys or values stay finite
+        "zero": np.int8(0),
+        "zero_u8": np.uint8(0),
+        "step": np.float32(1 / 255),
+        "first": np.array([0], np.int64),
+        "last": np.array([-1], np.int64),
+        "end": np.array([2**62], np.int64),
+        "axis": np.array([-1], np.int64),
+        "rows": np.array([0, 1], np.int64),
+    }
+    return [numpy_helper.from_array(value, f"int8_attention/{name}") for name, value in values.items()]
 
 
 def _bias_channel(node: onnx.NodeProto, producer: dict, consts: dict) -> bool | None:
@@ -94,7 +105,7 @@ def _is_ones(name: str, producer: dict, consts: dict) -> bool:
     return bool(np.all(fill == 1))
 
 
-def _int8_attention(node: onnx.NodeProto, scale: float, biased: bool, graph: onnx.GraphProto) -> list:
+def _int8_attention(node: onnx.NodeProto, scale: float, biased: bool, graph: onnx.GraphProto, opset: int) -> list:
     q, k, v = node.input
     base = node.name or node.output[0]
     nodes = []
@@ -129,9 +140,47 @@ def _int8_attention(node: onnx.NodeProto, scale: float, biased: bool, graph: onn
     ]
     if biased:
         nodes.append(helper.make_node("Add", [f"{base}/feature_scores", f"{base}/bias"], [scores]))
-    nodes += [
-        helper.make_node("Softmax", [scores], [f"{base}/weights"], axis=-1),
-        helper.make_node("MatMul", [f"{base}/weights", v], list(node.output), name=f"{base}/values"),
-    ]
-    return nodes
+    return nodes + _int8_weighted_values(scores, v, node.output[0], base, opset)
 
+
+def _int8_weighted_values(scores: str, v: str, output: str, base: str, opset: int) -> list:
+    """softmax(scores)·v with the product in int8: the weights unnormalised, exp(s − max s) ∈ (0, 1] per
+    row, in uint8 steps of 1/255 (a row's largest weight is 1, whatever its length: normalised weights of
+    ~1/4096 would round to nothing); the values symmetric int8 per channel; then divided by each row's sum."""
+    axis, step, zero_u8 = "int8_attention/axis", "int8_attention/step", "int8_attention/zero_u8"
+    return [
+        _reduce_max(scores, "axis", f"{base}/row_max", True, opset),
+        helper.make_node("Sub", [scores, f"{base}/row_max"], [f"{base}/shifted"]),
+        helper.make_node("Exp", [f"{base}/shifted"], [f"{base}/weights"]),
+        helper.make_node("ReduceSum", [f"{base}/weights", axis], [f"{base}/row_sum"], keepdims=1),
+        helper.make_node("QuantizeLinear", [f"{base}/weights", step, zero_u8], [f"{base}/weights_u8"]),
+        helper.make_node("Abs", [v], [f"{base}/v_abs"]),
+        _reduce_max(f"{base}/v_abs", "rows", f"{base}/v_max", False, opset),
+        helper.make_node("Div", [f"{base}/v_max", "int8_attention/127"], [f"{base}/v_step"]),
+        helper.make_node("Max", [f"{base}/v_step", "int8_attention/tiny"], [f"{base}/v_scale"]),
+        helper.make_node("Div", [v, f"{base}/v_scale"], [f"{base}/v_steps"]),
+        helper.make_node("Round", [f"{base}/v_steps"], [f"{base}/v_rounded"]),
+        helper.make_node("Cast", [f"{base}/v_rounded"], [f"{base}/v_s8"], to=onnx.TensorProto.INT8),
+        helper.make_node(
+            "MatMulIntegerToFloat",
+            [f"{base}/weights_u8", f"{base}/v_s8", step, f"{base}/v_scale", zero_u8, "int8_attention/zero"],
+            [f"{base}/unnormalised"],
+            name=f"{base}/values_int8",
+            domain="com.microsoft",
+        ),
+        helper.make_node("Div", [f"{base}/unnormalised", f"{base}/row_sum"], [output], name=f"{base}/values"),
+    ]
+
+
+
+def _reduce_max(source: str, axes: str, target: str, keepdims: bool, opset: int) -> onnx.NodeProto:
+    """ReduceMax over the shared constant `axes`: an input from opset 18, an attribute before."""
+    if opset >= 18:
+        return helper.make_node("ReduceMax", [source, f"int8_attention/{axes}"], [target], keepdims=int(keepdims))
+    constant = next(t for t in shared_constants() if t.name == f"int8_attention/{axes}")
+    values = [int(v) for v in numpy_helper.to_array(constant)]
+    return helper.make_node("ReduceMax", [source], [target], keepdims=int(keepdims), axes=values)
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)

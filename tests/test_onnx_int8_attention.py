@@ -1,4 +1,4 @@
-"""int8 q·kᵀ in onnxruntime's fused one-head attention (onnx_int8_attention) on small graphs built as the
+"""int8 products in onnxruntime's fused one-head attention (onnx_int8_attention) on small graphs built as the
 exported memory attention builds them: plain self-attention, and cross-attention whose keys carry the
 key-padding bias as a last channel against queries ending in ones."""
 
@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgetam_export.metrics import cosine
-from edgetam_export.onnx_int8_attention import int8_query_key
+from edgetam_export.onnx_int8_attention import int8_attention
 from reference_model.attention import MASKED
 
 B, N_Q, N_K, D = 2, 64, 48, 32
-OPSETS = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
 
 
 def _mha(q: str, k: str, v: str, out: str, scale: float, name: str) -> onnx.NodeProto:
@@ -23,7 +23,7 @@ def _mha(q: str, k: str, v: str, out: str, scale: float, name: str) -> onnx.Node
     )
 
 
-def _model(query_end: str) -> onnx.ModelProto:
+def _model(query_end: str, opset: int = 17) -> onnx.ModelProto:
     """x [B, n, D] attends to itself; then, with its queries scaled and a last channel `query_end` ("ones" or
     "twos") appended, to memory [B, N, D] whose keys end in `bias` [B, N, 1] (keys_with_bias)."""
     value = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
@@ -50,7 +50,8 @@ def _model(query_end: str) -> onnx.ModelProto:
         [value("y", [B, N_Q, D])],
         inits,
     )
-    return helper.make_model(graph, opset_imports=OPSETS)
+    opsets = [helper.make_opsetid("", opset), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(graph, opset_imports=opsets)
 
 
 def _feeds(rng) -> dict[str, np.ndarray]:
@@ -83,14 +84,16 @@ def _attention_without_padding(x: np.ndarray, memory: np.ndarray) -> np.ndarray:
     return _softmax(attended * D**-0.5 @ memory.T) @ memory
 
 
-def test_int8_query_key_rewrites_both_attentions_and_keeps_the_padding_out():
+@pytest.mark.parametrize("opset", [17, 18])  # ReduceMax's axes: an attribute, then an input
+def test_int8_attention_rewrites_both_attentions_and_keeps_the_padding_out(opset):
     rng = np.random.default_rng(0)
-    model, feeds = _model("ones"), _feeds(rng)
+    model, feeds = _model("ones", opset), _feeds(rng)
     want = _run(model, feeds)
-    assert int8_query_key(model) == 2
+    assert int8_attention(model) == 2
     onnx.checker.check_model(model, full_check=True)
     ops = _ops(model)
-    assert "MultiHeadAttention" not in ops and ops.count("MatMulIntegerToFloat") == 2
+    # per attention: int8 q·kᵀ and int8 weights·v; no float matrix product or softmax is left
+    assert ops.count("MatMulIntegerToFloat") == 4 and not {"MultiHeadAttention", "MatMul", "Softmax"} & set(ops)
     assert ops.count("Slice") == 3  # the cross-attention's query features, key features and key bias
     got = _run(model, feeds)
     assert cosine(got, want) > 0.999
@@ -101,18 +104,17 @@ def test_int8_query_key_rewrites_both_attentions_and_keeps_the_padding_out():
 
 def test_one_int8_scale_for_features_and_bias_would_lose_the_features():
     """Why the bias channel is split off: on one scale, −1e4 sets the int8 step and the features round to 0."""
-    from edgetam_export.onnx_int8_attention import _int8_attention
+    from edgetam_export.onnx_int8_attention import _int8_attention, shared_constants
 
     rng = np.random.default_rng(1)
     model, feeds = _model("ones"), _feeds(rng)
     want = _run(model, feeds)
     cross = next(n for n in model.graph.node if n.name == "cross_attn")
-    rewritten = _int8_attention(cross, 1.0, False, model.graph)
+    rewritten = _int8_attention(cross, 1.0, False, model.graph, opset=17)
     nodes = [m for n in model.graph.node for m in (rewritten if n is cross else [n])]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    shared = {"127": np.float32(127.0), "tiny": np.float32(1e-30), "zero": np.int8(0)}
-    model.graph.initializer.extend(numpy_helper.from_array(v, f"int8_attention/{k}") for k, v in shared.items())
+    model.graph.initializer.extend(shared_constants())
     assert cosine(_run(model, feeds), want) < 0.99
 
 
@@ -127,12 +129,12 @@ def test_unrecognised_keys_leave_the_attention_float32():
     reshape.input[0] = "k_twice_negated"  # the same keys, now computed by ops the rewrite does not look through
     model.graph.node.insert(at, helper.make_node("Neg", ["k_negated"], ["k_twice_negated"]))
     model.graph.node.insert(at, helper.make_node("Neg", ["k_cat"], ["k_negated"]))
-    assert int8_query_key(model) == 1
+    assert int8_attention(model) == 1
     assert [n.name for n in model.graph.node if n.op_type == "MultiHeadAttention"] == ["cross_attn"]
     assert cosine(_run(model, feeds), want) > 0.999
 
 
 def test_queries_not_ending_in_ones_leave_the_attention_float32():
     model = _model("twos")
-    assert int8_query_key(model) == 1  # the self-attention only
+    assert int8_attention(model) == 1  # the self-attention only
     assert [n.name for n in model.graph.node if n.op_type == "MultiHeadAttention"] == ["cross_attn"]
