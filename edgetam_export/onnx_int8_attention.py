@@ -172,7 +172,6 @@ def _int8_weighted_values(scores: str, v: str, output: str, base: str, opset: in
     ]
 
 
-
 def _reduce_max(source: str, axes: str, target: str, keepdims: bool, opset: int) -> onnx.NodeProto:
     """ReduceMax over the shared constant `axes`: an input from opset 18, an attribute before."""
     if opset >= 18:
