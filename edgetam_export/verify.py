@@ -87,8 +87,7 @@ def compare_stages(check: str, run, stages: Stages, sizes: dict, settings, passe
             inputs, ref = clear_examples(stages, stage, {**sizes, **setting}, seed=100 + i)
             got = run(stage, {k: v.numpy() for k, v in inputs.items()})
             for name, r in ref.items():
-                scale = max(float(np.abs(r).mean()), 1e-6)  # single scores: judged relative to their size
-                figures = [rel_diff(got[name], r, min_std=scale), cosine(got[name], r), psnr(got[name], r)]
+                figures = _figures(got[name], r)
                 prev = worst.get(name)
                 worst[name] = (
                     figures
@@ -97,6 +96,12 @@ def compare_stages(check: str, run, stages: Stages, sizes: dict, settings, passe
                 )
         rows += [Row(check, stage, name, *f, passes(*f)) for name, f in worst.items()]
     return rows
+
+
+def _figures(got: np.ndarray, ref: np.ndarray) -> list[float]:
+    """[max |diff|/std, cosine, PSNR] of one output; single scores are judged relative to their size."""
+    scale = max(float(np.abs(ref).mean()), 1e-6)
+    return [rel_diff(got, ref, min_std=scale), cosine(got, ref), psnr(got, ref)]
 
 
 def clear_examples(stages: Stages, stage: str, sizes: dict, seed: int, tries: int = 20) -> tuple[dict, dict]:
@@ -243,8 +248,9 @@ def coreml_numeric(folder: Path, stages: Stages) -> list[Row] | None:
     )
 
 
-def coreml_vs_interpreter(folder: Path) -> list[Row] | None:
-    """Core ML itself against the interpreter on the same inputs, per stage (macOS only; None elsewhere)."""
+def coreml_vs_interpreter(folder: Path, stages: Stages) -> list[Row] | None:
+    """Core ML itself against the interpreter on the same inputs (clear_examples), per stage (macOS only;
+    None elsewhere)."""
     if sys.platform != "darwin":
         return None
     from runtime.backends.coreml import CoreMLBackend
@@ -255,11 +261,11 @@ def coreml_vs_interpreter(folder: Path) -> list[Row] | None:
     rows = []
     for stage in core.contracts:
         for setting in _coreml_settings(core.capacities):
-            inputs = {k: v.numpy() for k, v in example_inputs(stage, {**sizes, **setting}, seed=100).items()}
+            examples, _ = clear_examples(stages, stage, {**sizes, **setting}, seed=100)
+            inputs = {k: v.numpy() for k, v in examples.items()}
             ref, got = interpreted.run(stage, inputs), core.run(stage, inputs)
             for name, r in ref.items():
-                scale = max(float(np.abs(r).mean()), 1e-6)
-                figures = [rel_diff(got[name], r, min_std=scale), cosine(got[name], r), psnr(got[name], r)]
+                figures = _figures(got[name], r)
                 passed = figures[2] >= FP16_MIN_PSNR and figures[1] >= FP16_MIN_COSINE
                 rows.append(Row("coreml~interp", stage, name, *figures, passed))
     return rows
@@ -320,7 +326,7 @@ def coreml_report(
             failures.append("coreml tracking IoU vs onnx")
     for rows, what in (
         (coreml_numeric(folder, stages), "Core ML vs torch"),
-        (coreml_vs_interpreter(folder), "Core ML vs interpreter"),
+        (coreml_vs_interpreter(folder, stages), "Core ML vs interpreter"),
     ):
         if rows is None:
             continue
