@@ -58,7 +58,7 @@ def shared_constants() -> list[onnx.TensorProto]:
     """The constants every rewritten attention reads (added once per graph)."""
     values = {
         "127": np.float32(127.0),
-        "tiny": np.float32(1e-30),  # the smallest int8 step: all-zero keys or values stay finite
+        "tiny": np.float32(1e-30),  # the smallest int8 step (_int8_scale)
         "zero": np.int8(0),
         "zero_u8": np.uint8(0),
         "step": np.float32(1 / 255),
@@ -122,10 +122,7 @@ def _int8_attention(node: onnx.NodeProto, scale: float, biased: bool, graph: onn
     scores = f"{base}/scores"
     nodes += [
         helper.make_node("DynamicQuantizeLinear", [q], [f"{base}/q_u8", f"{base}/q_scale", f"{base}/q_zero"]),
-        helper.make_node("Abs", [k], [f"{base}/k_abs"]),
-        helper.make_node("ReduceMax", [f"{base}/k_abs"], [f"{base}/k_max"], keepdims=0),
-        helper.make_node("Div", [f"{base}/k_max", "int8_attention/127"], [f"{base}/k_step"]),
-        helper.make_node("Max", [f"{base}/k_step", "int8_attention/tiny"], [f"{base}/k_scale"]),  # all-zero keys
+        *_int8_scale(k, None, f"{base}/k", opset),
         helper.make_node("QuantizeLinear", [k, f"{base}/k_scale", "int8_attention/zero"], [f"{base}/k_s8"]),
         helper.make_node("Transpose", [f"{base}/k_s8"], [f"{base}/k_t"], perm=[0, 2, 1]),
         helper.make_node("Mul", [f"{base}/k_scale", f"{base}/scale"], [f"{base}/k_scaled"]),
@@ -154,10 +151,8 @@ def _int8_weighted_values(scores: str, v: str, output: str, base: str, opset: in
         helper.make_node("Exp", [f"{base}/shifted"], [f"{base}/weights"]),
         helper.make_node("ReduceSum", [f"{base}/weights", axis], [f"{base}/row_sum"], keepdims=1),
         helper.make_node("QuantizeLinear", [f"{base}/weights", step, zero_u8], [f"{base}/weights_u8"]),
-        helper.make_node("Abs", [v], [f"{base}/v_abs"]),
-        _reduce_max(f"{base}/v_abs", "rows", f"{base}/v_max", False, opset),
-        helper.make_node("Div", [f"{base}/v_max", "int8_attention/127"], [f"{base}/v_step"]),
-        helper.make_node("Max", [f"{base}/v_step", "int8_attention/tiny"], [f"{base}/v_scale"]),
+        # per channel: QuantizeLinear's per-axis form would want a zero point per channel, of the graph's width
+        *_int8_scale(v, "rows", f"{base}/v", opset),
         helper.make_node("Div", [v, f"{base}/v_scale"], [f"{base}/v_steps"]),
         helper.make_node("Round", [f"{base}/v_steps"], [f"{base}/v_rounded"]),
         helper.make_node("Cast", [f"{base}/v_rounded"], [f"{base}/v_s8"], to=onnx.TensorProto.INT8),
@@ -169,6 +164,22 @@ def _int8_weighted_values(scores: str, v: str, output: str, base: str, opset: in
             domain="com.microsoft",
         ),
         helper.make_node("Div", [f"{base}/unnormalised", f"{base}/row_sum"], [output], name=f"{base}/values"),
+    ]
+
+
+def _int8_scale(x: str, axes: str | None, prefix: str, opset: int) -> list[onnx.NodeProto]:
+    """Nodes computing `{prefix}_scale`, the symmetric int8 step of `x`: its largest magnitude over the shared
+    constant `axes` (None: over all of it) / 127, at least `tiny` (all-zero operands stay finite)."""
+    largest = (
+        helper.make_node("ReduceMax", [f"{prefix}_abs"], [f"{prefix}_max"], keepdims=0)
+        if axes is None
+        else _reduce_max(f"{prefix}_abs", axes, f"{prefix}_max", False, opset)
+    )
+    return [
+        helper.make_node("Abs", [x], [f"{prefix}_abs"]),
+        largest,
+        helper.make_node("Div", [f"{prefix}_max", "int8_attention/127"], [f"{prefix}_step"]),
+        helper.make_node("Max", [f"{prefix}_step", "int8_attention/tiny"], [f"{prefix}_scale"]),
     ]
 
 
