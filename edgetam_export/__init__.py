@@ -1,3 +1,3 @@
 """Export EdgeTAM's stages to Core ML and ONNX, verify them, and track videos from the command line."""
 
-__version__ = "0.10.0"
+__version__ = "0.11.0"

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .onnx_graph import constants
+from .onnx_graph import constants, tensor_ranks
 from .onnx_graph import readers as graph_readers
 
 TO_NHWC = (0, 2, 3, 1)
@@ -42,7 +42,7 @@ def channels_last(
     one pixel (squeeze-excite's pooled vector) keeps the layout of the tensor it was computed from."""
     model_inferred = onnx.shape_inference.infer_shapes(model)
     graph = model.graph
-    ranks = _ranks(model_inferred)
+    ranks = tensor_ranks(model_inferred)
     pixels = _pixels(model_inferred)
     consts = constants(graph)
     weights = {t.name: t for t in graph.initializer}
@@ -273,11 +273,6 @@ def _is_pointwise(node: onnx.NodeProto, weights: dict) -> bool:
         and not any(attrs.get("pads", [0, 0, 0, 0]))
         and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET", b"VALID", "VALID")
     )
-
-
-def _ranks(model: onnx.ModelProto) -> dict[str, int]:
-    infos = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
-    return {i.name: len(i.type.tensor_type.shape.dim) for i in infos if i.type.tensor_type.HasField("shape")}
 
 
 def _pixels(model: onnx.ModelProto) -> dict[str, int]:

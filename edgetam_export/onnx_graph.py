@@ -1,5 +1,5 @@
 """Small reads and edits of an ONNX graph that the int8 rewrites (onnx_int8, onnx_channels_last, onnx_gelu,
-onnx_dynamic_int8) share."""
+onnx_dynamic_int8, onnx_pooling) share."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ def constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
     return found
+
+
+def tensor_ranks(model: onnx.ModelProto) -> dict[str, int]:
+    """The rank of every tensor whose shape the graph records (inputs, outputs, inferred value_info)."""
+    infos = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
+    return {i.name: len(i.type.tensor_type.shape.dim) for i in infos if i.type.tensor_type.HasField("shape")}
 
 
 def readers(nodes: Iterable[onnx.NodeProto]) -> dict[str, list[onnx.NodeProto]]:

@@ -1,6 +1,7 @@
-"""The int8 ONNX image encoder's rewrites (onnx_gelu, onnx_channels_last, onnx_dynamic_int8) on small graphs,
-and the 256² export's image encoder: integer matrix products present after onnxruntime's optimizations, the
-float32 exclusions honoured, cosine on frames unlike the calibration clip above a floor measured here."""
+"""The int8 ONNX image encoder's rewrites (onnx_gelu, onnx_pooling, onnx_channels_last, onnx_dynamic_int8) on
+small graphs, and the 256² export's image encoder: integer matrix products present after onnxruntime's
+optimizations, the float32 exclusions honoured, cosine on frames unlike the calibration clip above a floor
+measured here."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from edgetam_export.onnx_channels_last import ChannelsLastError, channels_last
 from edgetam_export.onnx_dynamic_int8 import dynamic_int8_matmuls
 from edgetam_export.onnx_gelu import fuse_gelu
 from edgetam_export.onnx_int8 import FLOAT_POINTWISE
+from edgetam_export.onnx_pooling import global_average_pools
 
 C, H = 16, 8
 
@@ -124,6 +126,45 @@ def test_fuse_gelu_writes_one_gelu_op(half_first):
     assert [n.op_type for n in model.graph.node if n.op_type != "Constant"] == ["Gelu"]
     assert {o.domain: o.version for o in model.opset_import}[""] == 20
     np.testing.assert_allclose(_run(model, x), want, atol=1e-6)
+
+
+def test_global_average_pools_rewrite_only_spatial_means():
+    """A mean over H and W (axes as an input, opset 18, or negative) becomes GlobalAveragePool with the same
+    value; a mean that drops its axes, covers the channels or reads a 3-D tensor stays ReduceMean."""
+    axes = {"hw": [2, 3], "neg": [-1, -2], "ch": [1, 2], "drop": [2, 3]}
+    nodes = [
+        helper.make_node("Constant", [], [f"{k}_axes"], value=numpy_helper.from_array(np.array(v, np.int64)))
+        for k, v in axes.items()
+    ]
+    nodes += [
+        helper.make_node("ReduceMean", ["x", f"{k}_axes"], [k], keepdims=0 if k == "drop" else 1, name=k) for k in axes
+    ]
+    nodes += [
+        helper.make_node("Reshape", ["x", "flat_shape"], ["x3"]),
+        helper.make_node("ReduceMean", ["x3", "neg_axes"], ["flat"], name="flat"),
+    ]
+    shapes = {"hw": [2, C, 1, 1], "neg": [2, C, 1, 1], "ch": [2, 1, 1, H], "drop": [2, C], "flat": [2, 1, 1]}
+    graph = helper.make_graph(
+        nodes,
+        "means",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, C, H, H])],
+        [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in shapes.items()],
+        [numpy_helper.from_array(np.array([2, C, H * H], np.int64), "flat_shape")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    x = np.random.default_rng(3).standard_normal((2, C, H, H)).astype(np.float32)
+    want = _run_all(model, x)
+    assert global_average_pools(model) == 2
+    ops = {n.name: n.op_type for n in model.graph.node if n.name}
+    assert ops == {
+        "hw": "GlobalAveragePool",
+        "neg": "GlobalAveragePool",
+        "ch": "ReduceMean",
+        "drop": "ReduceMean",
+        "flat": "ReduceMean",
+    }
+    for got, expected in zip(_run_all(model, x), want):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_channels_last_keeps_the_function_and_the_exclusions():
