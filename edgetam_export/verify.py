@@ -308,10 +308,7 @@ def coreml_report(
         if preset != "none":
             r.passed = True  # reported, not barred (see the docstring)
         mark = r.mark + (f"  ({preset} weights: reported)" if preset != "none" else "")
-        lines.append(
-            f"  {r.figures}   {est:>23}  "
-            f"{seconds.get(r.stage, 0.0):8.1f}{mark}"
-        )
+        lines.append(f"  {r.figures}   {est:>23}  {seconds.get(r.stage, 0.0):8.1f}{mark}")
         if not r.passed:
             failures.append(f"coreml {r.stage}.{r.output}")
     if "onnx" in manifest["formats"]:

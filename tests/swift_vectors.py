@@ -117,8 +117,12 @@ def prompt_vectors(out: Path, rng: np.random.Generator) -> None:
         kind = int(rng.integers(0, 3))
         cases.append(
             _prompt_case(
-                points if kind != 1 else None, labels if kind != 1 else None, box if kind != 0 else None,
-                width, height, size,
+                points if kind != 1 else None,
+                labels if kind != 1 else None,
+                box if kind != 0 else None,
+                width,
+                height,
+                size,
             )
         )
     w, h = 131, 75
@@ -171,14 +175,25 @@ def memory_vectors(out: Path) -> None:
         known_length = rnd.random() < 0.7
         reverse = rnd.random() < 0.4
         sel = select_memories(
-            frame_idx, cond, set(non_cond), num_maskmem=num_maskmem, max_obj_ptrs=max_obj_ptrs,
-            max_cond=max_cond, num_frames=num_frames if known_length else None, reverse=reverse,
+            frame_idx,
+            cond,
+            set(non_cond),
+            num_maskmem=num_maskmem,
+            max_obj_ptrs=max_obj_ptrs,
+            max_cond=max_cond,
+            num_frames=num_frames if known_length else None,
+            reverse=reverse,
         )
         selections.append(
             {
-                "frame_idx": frame_idx, "cond_frames": cond, "non_cond_frames": non_cond, "num_maskmem": num_maskmem,
-                "max_obj_ptrs": max_obj_ptrs, "max_cond": max_cond,
-                "num_frames": num_frames if known_length else None, "reverse": reverse,
+                "frame_idx": frame_idx,
+                "cond_frames": cond,
+                "non_cond_frames": non_cond,
+                "num_maskmem": num_maskmem,
+                "max_obj_ptrs": max_obj_ptrs,
+                "max_cond": max_cond,
+                "num_frames": num_frames if known_length else None,
+                "reverse": reverse,
                 "cond": list(sel.cond),
                 "recent": [None if r is None else [r[0], r[1]] for r in sel.recent],
                 "ptrs": [[t, from_cond] for t, from_cond in sel.ptrs],
@@ -199,13 +214,15 @@ def memory_vectors(out: Path) -> None:
 
 
 def bfloat16_vectors(out: Path, rng: np.random.Generator) -> None:
-    special = [
+    # fmt: off
+    special = [  # one line per group of bit patterns
         0x00000000, 0x80000000, 0x3F800000, 0xBF800000,  # ±0, ±1
         0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FFFFFFF, 0xFFFFFFFF,  # inf, NaN
         0x7F7FFFFF, 0xFF7FFFFF,  # the largest floats round to infinity
         0x00000001, 0x00008000, 0x00018000, 0x007FFFFF, 0x80008001,  # subnormals, ties
         0x3F808000, 0x3F818000, 0x3F80FFFF, 0x3F807FFF, 0xBF808000, 0xBF818000,  # ties to even, near ties
     ]
+    # fmt: on
     bits = np.concatenate(
         [
             np.array(special, dtype=np.uint32),

@@ -152,4 +152,3 @@ def test_fitted_image_encoder_package_is_stored_exactly_and_beats_nearest(tiny_s
         figures[rounding] = cosine(got, want)
     print(f"image encoder 256², palettize6, vision_feats cosine: {figures}")
     assert figures["fitted"] > figures["nearest"] + 0.01
-

@@ -244,7 +244,6 @@ def test_float16_export_guards_layer_norms(export_dir, small_model, tmp_path):
     assert not any(getattr(m, "overflow_safe", False) for m in small_model.modules())
 
 
-
 def test_psnr_peak_is_at_least_the_reference_magnitude():
     import numpy as np
 
