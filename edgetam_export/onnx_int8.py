@@ -53,11 +53,13 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from runtime.manifest import STATIC_QDQ_METHOD
+
 from .onnx_graph import drop_unused_initializers, store_initializers, symmetric_int8
 
 FLOAT_STAGES = frozenset({"mask_prompt"})
 # the image encoder's modes (the first is the default; export.INT8_IMAGE_ENCODER_MODES) and their methods
-IMAGE_ENCODER_METHODS = {"dynamic": "dynamic_pointwise", "weights": "int8_weights", "static": "static_qdq_conv"}
+IMAGE_ENCODER_METHODS = {"dynamic": "dynamic_pointwise", "weights": "int8_weights", "static": STATIC_QDQ_METHOD}
 IMAGE_ENCODER_MODES = tuple(IMAGE_ENCODER_METHODS)
 # The int8 image encoder runs channels-last with int8 1×1 convolutions on features of this stride and coarser.
 INT8_FROM_STRIDE = 16
@@ -147,7 +149,7 @@ def quantize_stage(
         "float16_weights": float16_stored_weights(quantized) if method == "dynamic_pointwise" else 0,
         **details,
     }
-    if method == "static_qdq_conv":
+    if method == STATIC_QDQ_METHOD:
         record["calibration_frames"] = len(calibration or ())
     quantized.producer_name = original.producer_name
     del quantized.metadata_props[:]

@@ -12,6 +12,9 @@ from .manifest_check import check_manifest
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+# A stage's `quantization.method` when onnxruntime must keep its QuantizeLinear/DequantizeLinear pairs to
+# fuse them into integer convolutions (the static int8 ONNX image encoder; edgetam_export.onnx_int8).
+STATIC_QDQ_METHOD = "static_qdq_conv"
 
 
 def load_manifest(folder: str | Path) -> dict:

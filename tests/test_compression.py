@@ -25,6 +25,7 @@ from edgetam_export.export import ExportOptions, export_all, size_bytes
 from edgetam_export.metrics import cosine
 from reference_model import EdgeTamConfig, Stages, WeightsInfo, synthetic_model
 from reference_model.attention import float16_safe, fused_attention
+from runtime.backends.onnx import OnnxBackend
 from runtime.contract import STAGES, model_sizes
 
 SEED = 1
@@ -391,6 +392,13 @@ def test_int8_onnx_stages_and_track(int8_export, model_256):
     assert figures["frames"] == 4 and 0.0 <= figures["min_iou"] <= 1.0  # frames 1, 2, then 1, 0 in reverse
 
 
+def _folds_dequantized_weights(session) -> bool:
+    try:
+        return session.get_session_options().get_session_config_entry("session.disable_quant_qdq") == "1"
+    except RuntimeError:  # not set
+        return False
+
+
 @pytest.mark.parametrize("mode", ["weights", "static"])
 def test_int8_image_encoder_modes_export_verify_and_track(mode, model_256, tmp_path):
     """The other int8 image encoder modes export, load through the runtime, verify and track, and report their
@@ -414,6 +422,12 @@ def test_int8_image_encoder_modes_export_verify_and_track(mode, model_256, tmp_p
         assert ops.count("QuantizeLinear") > 0
     else:
         assert record["method"] == "int8_weights" and record["int8_weights"] > 0 and "QuantizeLinear" not in ops
+    # onnxruntime keeps QDQ pairs (for its integer convolutions) in the static image encoder alone; every other
+    # int8 stage has its int8-stored weights folded to float32 at load, not dequantized on every run
+    backend = OnnxBackend.from_folder(folder)
+    assert [s for s in backend.sessions if not _folds_dequantized_weights(backend.sessions[s])] == (
+        ["image_encoder"] if mode == "static" else []
+    )
     rows = verify_onnx(folder, Stages(model_256).eval(), "int8")
     for r in rows:
         print(f"int8 ({mode}) {r.stage}.{r.output}: max|d|/std {r.rel_diff:.2e}, cosine {r.cosine:.5f}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..manifest import format_section, load_manifest, stage_files
+from ..manifest import STATIC_QDQ_METHOD, format_section, load_manifest, stage_files
 
 
 def session_options(threads: int | None = None):
@@ -44,13 +44,18 @@ class OnnxBackend:
         self.capacities = {k: v for k, v in section["capacities"].items() if k != "B"}
         self.weights = manifest["weights"]
         options = options or session_options(threads)
-        if section.get("precision") == "int8" and section.get("int8_image_encoder") != "static":
+        files = list(stage_files(section, folder, stages, check_sha256=verify_files))
+        opened = {}
+        # A static int8 graph needs onnxruntime's QDQ fusion (its integer convolutions): open it first, with
+        # the options as they are; options are read when a session is created.
+        for stage, entry, path in files:
+            if entry.get("quantization", {}).get("method") == STATIC_QDQ_METHOD:
+                opened[stage] = open_stage(path, entry, options)
+        if section.get("precision") == "int8":
             # int8-stored weights (DequantizeLinear on a constant) are folded to float32 once, at load; the
             # default keeps them as QDQ units for integer kernels, and dequantizes them on every run.
             options.add_session_config_entry("session.disable_quant_qdq", "1")
-        self.sessions = {}
-        for stage, entry, path in stage_files(section, folder, stages, check_sha256=verify_files):
-            self.sessions[stage] = open_stage(path, entry, options)
+        self.sessions = {stage: opened.get(stage) or open_stage(path, entry, options) for stage, entry, path in files}
 
     @classmethod
     def from_folder(
