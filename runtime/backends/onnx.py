@@ -55,7 +55,10 @@ class OnnxBackend:
             # int8-stored weights (DequantizeLinear on a constant) are folded to float32 once, at load; the
             # default keeps them as QDQ units for integer kernels, and dequantizes them on every run.
             options.add_session_config_entry("session.disable_quant_qdq", "1")
-        self.sessions = {stage: opened.get(stage) or open_stage(path, entry, options) for stage, entry, path in files}
+        for stage, entry, path in files:
+            if stage not in opened:
+                opened[stage] = open_stage(path, entry, options)
+        self.sessions = {stage: opened[stage] for stage, _, _ in files}  # in the stages' order
 
     @classmethod
     def from_folder(
