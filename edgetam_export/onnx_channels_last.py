@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .onnx_graph import constants, tensor_ranks
+from .onnx_graph import constants, reduce_axes, tensor_ranks
 from .onnx_graph import readers as graph_readers
 
 TO_NHWC = (0, 2, 3, 1)
@@ -228,20 +228,18 @@ def _reduce_mean(node, inputs, consts, added, base) -> onnx.NodeProto:
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     if attrs.get("keepdims", 1) != 1:
         raise ChannelsLastError(f"ReduceMean {base!r} drops axes (keepdims=0)")
+    axes = reduce_axes(node, consts)
+    if axes is None:
+        raise ChannelsLastError(f"ReduceMean {base!r} reduces every axis or reads computed axes")
+    moved = sorted(NHWC_AXIS[a % 4] for a in axes)
     copy = _with_inputs(node, inputs)
     if len(node.input) > 1 and node.input[1]:  # opset 18: axes as an input
-        axes = consts.get(node.input[1])
-        if axes is None:
-            raise ChannelsLastError(f"ReduceMean {base!r} reads computed axes")
-        moved = np.array(sorted(NHWC_AXIS[int(a) % 4] for a in axes.ravel()), np.int64)
-        added.append(numpy_helper.from_array(moved, f"{base}/axes_nhwc"))
+        added.append(numpy_helper.from_array(np.array(moved, np.int64), f"{base}/axes_nhwc"))
         copy.input[1] = f"{base}/axes_nhwc"
-    elif "axes" in attrs:
+    else:
         for a in copy.attribute:
             if a.name == "axes":
-                a.ints[:] = sorted(NHWC_AXIS[int(x) % 4] for x in attrs["axes"])
-    else:
-        raise ChannelsLastError(f"ReduceMean {base!r} reduces every axis")
+                a.ints[:] = moved
     return copy
 
 

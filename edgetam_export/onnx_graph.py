@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 
 def constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
@@ -23,6 +23,16 @@ def tensor_ranks(model: onnx.ModelProto) -> dict[str, int]:
     """The rank of every tensor whose shape the graph records (inputs, outputs, inferred value_info)."""
     infos = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
     return {i.name: len(i.type.tensor_type.shape.dim) for i in infos if i.type.tensor_type.HasField("shape")}
+
+
+def reduce_axes(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> list[int] | None:
+    """The axes a Reduce* node reduces, as written: its second input (opset 18) or its `axes` attribute.
+    None when they are computed in the graph, or not given (every axis)."""
+    if len(node.input) > 1 and node.input[1]:
+        axes = consts.get(node.input[1])
+        return None if axes is None else [int(a) for a in axes.ravel()]
+    given = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axes"), None)
+    return None if given is None else [int(a) for a in given]
 
 
 def readers(nodes: Iterable[onnx.NodeProto]) -> dict[str, list[onnx.NodeProto]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
-from .onnx_graph import constants, tensor_ranks
+from .onnx_graph import constants, reduce_axes, tensor_ranks
 
 SPATIAL_AXES = frozenset({2, 3})
 
@@ -26,15 +26,9 @@ def global_average_pools(model: onnx.ModelProto) -> int:
     for i, node in enumerate(graph.node):
         if node.op_type != "ReduceMean" or ranks.get(node.input[0]) != 4:
             continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if attrs.get("keepdims", 1) != 1:
-            continue
-        if len(node.input) > 1 and node.input[1]:  # opset 18: the axes are an input
-            axes = consts.get(node.input[1])
-            axes = None if axes is None else axes.ravel().tolist()
-        else:
-            axes = attrs.get("axes")
-        if axes is None or len(axes) != 2 or {int(a) % 4 for a in axes} != SPATIAL_AXES:
+        keepdims = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "keepdims"), 1)
+        axes = reduce_axes(node, consts)
+        if keepdims != 1 or axes is None or len(axes) != 2 or {a % 4 for a in axes} != SPATIAL_AXES:
             continue
         pool = helper.make_node("GlobalAveragePool", [node.input[0]], list(node.output), name=node.name)
         graph.node[i].CopyFrom(pool)
