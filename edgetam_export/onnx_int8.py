@@ -175,15 +175,11 @@ def _dynamic_pointwise(source: Path, scratch: Path, float_pointwise: Sequence[st
     """The image encoder channels-last from stride INT8_FROM_STRIDE on, with the 1×1 convolutions there as
     dynamic int8 matrix products (onnx_channels_last, onnx_dynamic_int8), except `float_pointwise`; its
     finer stages and its 3×3, depthwise and squeeze-excite convolutions stay float32."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     from .onnx_channels_last import channels_last
     from .onnx_dynamic_int8 import dynamic_int8_matmuls
     from .onnx_gelu import fuse_gelu
 
-    folded = scratch / "folded.onnx"
-    quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)  # folds the re-parameterized kernels
-    model = onnx.load(str(folded))
+    model = onnx.load(str(_folded(source, scratch)))
     convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
     unknown = sorted(set(float_pointwise) - convs)
     if unknown:
@@ -203,7 +199,6 @@ def _quantize(
     method: str, source: Path, scratch: Path, original: onnx.ModelProto, calibration
 ) -> tuple[onnx.ModelProto, dict]:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     out = scratch / "quantized.onnx"
     if method == "dynamic_matmul":
@@ -221,9 +216,7 @@ def _quantize(
             extra_options={"MatMulConstBOnly": True},
         )
         return onnx.load(str(out)), {}
-    # The image encoder computes its re-parameterized mixer kernels from weights: fold them to constants.
-    folded = scratch / "folded.onnx"
-    quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)
+    folded = _folded(source, scratch)
     if method == "int8_weights":
         return onnx.load(str(folded)), {}
     if not calibration:
@@ -249,6 +242,16 @@ def _quantize(
         calibrate_method=CalibrationMethod.MinMax,
     )
     return onnx.load(str(out)), details
+
+
+def _folded(source: Path, scratch: Path) -> Path:
+    """The image encoder with its re-parameterized mixer kernels (computed from weights in the float32 graph)
+    folded to constants, by onnxruntime's pre-processing; written to `scratch`."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    folded = scratch / "folded.onnx"
+    quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)
+    return folded
 
 
 def inline_weight_identities(model: onnx.ModelProto) -> int:
